@@ -438,7 +438,7 @@ func toDict(val any) (map[string]any, error) {
 			dec.UseNumber()
 			var m map[string]any
 			if err := dec.Decode(&m); err != nil {
-				return nil, fmt.Errorf("string is not a JSON object: %v", err)
+				return nil, fmt.Errorf("cannot convert string to dict: not a JSON object: %v", err)
 			}
 			return m, nil
 		}
@@ -446,7 +446,7 @@ func toDict(val any) (map[string]any, error) {
 		for _, field := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
 			k, v, ok := strings.Cut(field, "=")
 			if !ok || k == "" {
-				return nil, fmt.Errorf("%q is not a key=value pair", field)
+				return nil, fmt.Errorf("cannot convert %q to dict: %q is not a key=value pair", s, field)
 			}
 			m[k] = v
 		}
