@@ -1,6 +1,7 @@
 package module
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -216,5 +217,56 @@ func TestParamsAccessorsOnWrongTypes(t *testing.T) {
 		X int `json:"x"`
 	}{}); err == nil {
 		t.Error("Decode into a mismatched field must fail")
+	}
+}
+
+// Defaults are Go values, not JSON: every kind must accept them.
+func TestConvertGoValues(t *testing.T) {
+	cases := []struct {
+		kind Kind
+		in   any
+		want any
+	}{
+		{Str, 7, "7"}, {Str, 1.5, "1.5"}, {Str, false, "False"},
+		{Int, 7, 7}, {Int, true, 1}, {Int, false, 0}, {Int, 4.0, 4}, {Int, " 12 ", 12}, {Int, "1e2", 100},
+		{Float, 2.5, 2.5}, {Float, 3, 3.0},
+		{Bool, 1, true}, {Bool, 0.0, false}, {Bool, "T", true},
+		{List, []string{"a"}, []any{"a"}}, {List, 5, []any{"5"}}, {List, true, []any{"True"}},
+		{Dict, map[string]any{"a": 1}, map[string]any{"a": 1}},
+		{Raw, nil, nil}, {Raw, []any{json.Number("1.5")}, []any{1.5}},
+	}
+	for _, c := range cases {
+		got, err := convert(c.kind, c.in)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("convert(%s, %#v) = %#v, %v; want %#v", c.kind, c.in, got, err, c.want)
+		}
+	}
+	bad := []struct {
+		kind Kind
+		in   any
+	}{
+		{Str, nil}, {Str, map[string]any{}}, {Path, []any{}}, {Int, 2.5}, {Int, []any{}}, {Int, "x"},
+		{Float, true}, {Float, json.Number("x")}, {Bool, 2}, {Bool, nil}, {List, nil}, {Dict, 3}, {Kind("blob"), "x"},
+		{Int, struct{}{}},
+	}
+	for _, c := range bad {
+		if got, err := convert(c.kind, c.in); err == nil {
+			t.Errorf("convert(%s, %#v) = %#v, want an error", c.kind, c.in, got)
+		}
+	}
+}
+
+func TestSecretsFromStructuredNoLog(t *testing.T) {
+	spec := Spec{"token": {Type: Raw, NoLog: true}}
+	req, err := DecodeArgs("m", []byte(`{"token":{"a":["x1",{"b":"y2"}],"n":3}}`), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, s := range req.secrets {
+		got[s] = true
+	}
+	if !got["x1"] || !got["y2"] || len(got) != 2 {
+		t.Errorf("secrets = %v", req.secrets)
 	}
 }

@@ -202,3 +202,13 @@ func TestMaskLongestFirst(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestFailureMergesResultValues(t *testing.T) {
+	out, _, _ := execute(t, `{"name":"a"}`, func(ctx context.Context, req *Request) (*Result, error) {
+		return &Result{Values: map[string]any{"a": 1, "b": 1}, Warnings: []string{"w"}},
+			&Failure{Msg: "half", Values: map[string]any{"b": 2}}
+	})
+	if out["a"] != float64(1) || out["b"] != float64(2) || out["failed"] != true || len(out["warnings"].([]any)) != 1 {
+		t.Errorf("out = %v", out)
+	}
+}
