@@ -1,0 +1,176 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// HostVars are the variables of one node in the lab's inventory: how
+// Ansible reaches it, and the cluster contract (docs/DEVELOPING.md).
+type HostVars struct {
+	AnsibleHost     string `yaml:"ansible_host" json:"ansible_host"`
+	AnsiblePort     int    `yaml:"ansible_port" json:"ansible_port"`
+	AnsibleUser     string `yaml:"ansible_user" json:"ansible_user"`
+	PrivateKeyFile  string `yaml:"ansible_ssh_private_key_file" json:"ansible_ssh_private_key_file"`
+	SSHCommonArgs   string `yaml:"ansible_ssh_common_args" json:"ansible_ssh_common_args"`
+	PythonInterp    string `yaml:"ansible_python_interpreter" json:"ansible_python_interpreter"`
+	ClusterAddress  string `yaml:"cluster_address" json:"cluster_address"`
+	ClusterDevice   string `yaml:"cluster_device,omitempty" json:"cluster_device,omitempty"`
+	ClusterVolumeID string `yaml:"cluster_volume_id,omitempty" json:"cluster_volume_id,omitempty"`
+}
+
+// ClusterGroup is the inventory group of the cluster nodes.
+const ClusterGroup = "cluster_nodes"
+
+// SSHCommonArgs are ssh options for Ansible: those of SSHOptions, plus
+// keepalives so that a killed node fails its tasks instead of hanging them.
+func SSHCommonArgs() string {
+	var b []string
+	for i := 1; i < len(SSHOptions); i += 2 {
+		b = append(b, "-o "+SSHOptions[i])
+	}
+	b = append(b, "-o ServerAliveInterval=5", "-o ServerAliveCountMax=6")
+	return strings.Join(b, " ")
+}
+
+// HostVarsOf is node's inventory entry. cluster_device is the first volume
+// attached to the node (the shared one), absent when it has none.
+func HostVarsOf(st *State, n Node) HostVars {
+	hv := HostVars{
+		AnsibleHost:    "127.0.0.1",
+		AnsiblePort:    st.SSHPort(n),
+		AnsibleUser:    "root",
+		PrivateKeyFile: Image{Dir: st.Image}.Key(),
+		SSHCommonArgs:  SSHCommonArgs(),
+		PythonInterp:   "/usr/bin/python3",
+		ClusterAddress: ClusterAddress(n.Index),
+	}
+	if vols := st.VolumesOf(n.Name); len(vols) > 0 {
+		hv.ClusterDevice = ByIDPath(vols[0].ID)
+		hv.ClusterVolumeID = vols[0].ID
+	}
+	return hv
+}
+
+// InventoryYAML is the lab's Ansible inventory: every node in the group
+// cluster_nodes, named as its `uname -n`.
+func InventoryYAML(st *State, labDir string) ([]byte, error) {
+	hosts := map[string]HostVars{}
+	for _, n := range st.Nodes {
+		hosts[n.Name] = HostVarsOf(st, n)
+	}
+	inv := map[string]any{"all": map[string]any{"children": map[string]any{
+		ClusterGroup: map[string]any{"hosts": hosts},
+	}}}
+	b, err := yaml.Marshal(inv)
+	if err != nil {
+		return nil, fmt.Errorf("encode inventory: %w", err)
+	}
+	head := fmt.Sprintf("# Ansible inventory of the lab in %s, written by `lab`: do not edit.\n", labDir)
+	return append([]byte(head), b...), nil
+}
+
+// InventoryJSON is the same inventory in the form Ansible's script
+// inventory plugin reads (`--list`).
+func InventoryJSON(st *State) ([]byte, error) {
+	hostvars := map[string]HostVars{}
+	names := []string{}
+	for _, n := range st.Nodes {
+		hostvars[n.Name] = HostVarsOf(st, n)
+		names = append(names, n.Name)
+	}
+	inv := map[string]any{
+		"_meta":      map[string]any{"hostvars": hostvars},
+		"all":        map[string]any{"children": []string{ClusterGroup}},
+		ClusterGroup: map[string]any{"hosts": names},
+	}
+	return json.MarshalIndent(inv, "", "  ")
+}
+
+// InstanceConfig is one entry of Molecule's instance config, as the
+// default (delegated) driver reads it.
+type InstanceConfig struct {
+	Instance     string `yaml:"instance"`
+	Address      string `yaml:"address"`
+	User         string `yaml:"user"`
+	Port         string `yaml:"port"`
+	IdentityFile string `yaml:"identity_file"`
+}
+
+// InstanceConfigYAML is Molecule's instance_config.yml for the lab's nodes.
+func InstanceConfigYAML(st *State) ([]byte, error) {
+	list := []InstanceConfig{}
+	for _, n := range st.Nodes {
+		list = append(list, InstanceConfig{
+			Instance:     n.Name,
+			Address:      "127.0.0.1",
+			User:         "root",
+			Port:         fmt.Sprint(st.SSHPort(n)),
+			IdentityFile: Image{Dir: st.Image}.Key(),
+		})
+	}
+	b, err := yaml.Marshal(list)
+	if err != nil {
+		return nil, fmt.Errorf("encode instance config: %w", err)
+	}
+	return b, nil
+}
+
+// writeInventory refreshes the inventory file, and Molecule's instance
+// config when one was asked for.
+func (l *Lab) writeInventory(st *State) error {
+	b, err := InventoryYAML(st, l.Dir)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(l.InventoryPath(), b); err != nil {
+		return err
+	}
+	if st.InstanceConfig == "" {
+		return nil
+	}
+	b, err = InstanceConfigYAML(st)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(st.InstanceConfig, b)
+}
+
+// WriteInstanceConfig writes Molecule's instance config to path now and
+// after every later change of the lab's nodes.
+func (l *Lab) WriteInstanceConfig(ctx context.Context, path string) error {
+	unlock, err := l.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := l.requireState()
+	if err != nil {
+		return err
+	}
+	st.InstanceConfig = absPath(path)
+	if err := saveState(l.statePath(), st); err != nil {
+		return err
+	}
+	return l.writeInventory(st)
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"time"
+)
+
+// QMP is a client of one VM's QEMU Machine Protocol socket.
+type QMP struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// DialQMP connects to the socket at path and leaves capabilities
+// negotiation mode, so that commands can be executed.
+func DialQMP(ctx context.Context, path string) (*QMP, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to QMP %s: %w", path, err)
+	}
+	q := &QMP{conn: conn, r: bufio.NewReader(conn)}
+	if err := q.setDeadline(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	var greeting map[string]json.RawMessage
+	if err := q.read(&greeting); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("QMP greeting from %s: %w", path, err)
+	}
+	if _, ok := greeting["QMP"]; !ok {
+		conn.Close()
+		return nil, fmt.Errorf("%s does not speak QMP", path)
+	}
+	if _, err := q.Execute(ctx, "qmp_capabilities", nil); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *QMP) Close() error { return q.conn.Close() }
+
+func (q *QMP) setDeadline(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	return q.conn.SetDeadline(deadline)
+}
+
+func (q *QMP) read(v any) error {
+	line, err := q.r.ReadBytes('\n')
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(line, v)
+}
+
+// QMPError is an error answer from QEMU.
+type QMPError struct {
+	Command string
+	Class   string `json:"class"`
+	Desc    string `json:"desc"`
+}
+
+func (e *QMPError) Error() string { return fmt.Sprintf("QMP %s: %s (%s)", e.Command, e.Desc, e.Class) }
+
+// Execute runs one command and returns its "return" value. Asynchronous
+// events that arrive meanwhile are skipped.
+func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMessage, error) {
+	if err := q.setDeadline(ctx); err != nil {
+		return nil, err
+	}
+	req := map[string]any{"execute": command}
+	if args != nil {
+		req["arguments"] = args
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("QMP %s: %w", command, err)
+	}
+	if _, err := q.conn.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("QMP %s: %w", command, err)
+	}
+	for {
+		var resp struct {
+			Return json.RawMessage `json:"return"`
+			Error  *QMPError       `json:"error"`
+			Event  string          `json:"event"`
+		}
+		if err := q.read(&resp); err != nil {
+			return nil, fmt.Errorf("QMP %s: %w", command, err)
+		}
+		switch {
+		case resp.Event != "":
+			continue
+		case resp.Error != nil:
+			resp.Error.Command = command
+			return nil, resp.Error
+		default:
+			return resp.Return, nil
+		}
+	}
+}

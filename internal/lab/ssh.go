@@ -1,0 +1,205 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// SSHOptions are the ssh client options for lab nodes: the nodes share the
+// image's host keys and their ports move between labs, so host keys are
+// neither checked nor remembered.
+var SSHOptions = []string{
+	"-o", "StrictHostKeyChecking=no",
+	"-o", "UserKnownHostsFile=/dev/null",
+	"-o", "LogLevel=ERROR",
+	"-o", "IdentitiesOnly=yes",
+}
+
+// SSHArgs is the ssh command line (without "ssh") that reaches a node as
+// root; command, if any, follows.
+func SSHArgs(key string, port int, batch bool, command ...string) []string {
+	args := append([]string{"-i", key, "-p", fmt.Sprint(port)}, SSHOptions...)
+	if batch {
+		// A guest stuck in D state ignores timeouts inside it: the host
+		// side must give up on its own.
+		args = append(args, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+			"-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
+	}
+	args = append(args, "root@127.0.0.1")
+	return append(args, command...)
+}
+
+// RunOn runs a shell command on node over SSH and returns its stdout.
+func (l *Lab) RunOn(ctx context.Context, st *State, n Node, command string) ([]byte, error) {
+	args := SSHArgs(Image{Dir: st.Image}.Key(), st.SSHPort(n), true, command)
+	out, err := run(ctx, "", "ssh", args...)
+	if err != nil {
+		return out, fmt.Errorf("on %s: %w", n.Name, err)
+	}
+	return out, nil
+}
+
+// sshReady reports whether node answers SSH for root. A forwarded port
+// accepts connections even before the guest listens, so the banner is read
+// before ssh is tried.
+func (l *Lab) sshReady(ctx context.Context, st *State, n Node) bool {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", st.SSHPort(n)), 3*time.Second)
+	if err != nil {
+		return false
+	}
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	banner, err := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if err != nil || !strings.HasPrefix(banner, "SSH-") {
+		return false
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err = l.RunOn(cctx, st, n, "true")
+	return err == nil
+}
+
+// WaitSSH waits until every node answers SSH, showing progress. On timeout,
+// or if a VM dies, the error carries the end of the console of each node
+// that is not up.
+func (l *Lab) WaitSSH(ctx context.Context, st *State, nodes []Node, timeout time.Duration) error {
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex
+	ready := map[string]time.Duration{}
+	dead := map[string]bool{}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func(n Node) {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if !l.Running(n) {
+					mu.Lock()
+					dead[n.Name] = true
+					mu.Unlock()
+					return
+				}
+				if l.sshReady(ctx, st, n) {
+					mu.Lock()
+					ready[n.Name] = time.Since(t0)
+					mu.Unlock()
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}(n)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tty := isTerminal(l.Out)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastPrint := time.Now()
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		case <-tick.C:
+		}
+		mu.Lock()
+		line := progressLine(nodes, ready, dead, time.Since(t0))
+		mu.Unlock()
+		switch {
+		case tty:
+			fmt.Fprintf(l.Out, "\r\033[K%s", line)
+			if finished {
+				fmt.Fprintln(l.Out)
+			}
+		case finished || time.Since(lastPrint) >= 15*time.Second:
+			fmt.Fprintln(l.Out, line)
+			lastPrint = time.Now()
+		}
+	}
+	var missing []string
+	for _, n := range nodes {
+		if _, ok := ready[n.Name]; !ok {
+			missing = append(missing, n.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, name := range missing {
+		n, _ := st.Node(name)
+		why := fmt.Sprintf("no SSH after %.0f s", time.Since(t0).Seconds())
+		if dead[name] {
+			why = "its qemu process is gone"
+		}
+		fmt.Fprintf(&b, "\n%s: %s; last lines of its console (%s):\n%s\n", name, why, l.ConsoleLog(n), ConsoleTail(l.ConsoleLog(n), 25))
+	}
+	return fmt.Errorf("nodes not up: %s%s", strings.Join(missing, ", "), b.String())
+}
+
+func progressLine(nodes []Node, ready map[string]time.Duration, dead map[string]bool, elapsed time.Duration) string {
+	parts := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		switch d, ok := ready[n.Name]; {
+		case ok:
+			parts = append(parts, fmt.Sprintf("%s up (%.0f s)", n.Name, d.Seconds()))
+		case dead[n.Name]:
+			parts = append(parts, n.Name+" DIED")
+		default:
+			parts = append(parts, n.Name+" booting")
+		}
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("lab: waiting for SSH %3.0f s: %s", elapsed.Seconds(), strings.Join(parts, ", "))
+}
+
+// ConsoleTail is the last n lines of a console log, without the terminal
+// control characters the guest prints.
+func ConsoleTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(no console log: %v)", err)
+	}
+	clean := strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || r >= ' ' {
+			return r
+		}
+		return -1
+	}, string(b))
+	return tail(clean, n)
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// SSHCommand is an interactive ssh to node (a shell, or command) that
+// inherits the terminal.
+func (l *Lab) SSHCommand(st *State, n Node, command []string) *exec.Cmd {
+	args := SSHArgs(Image{Dir: st.Image}.Key(), st.SSHPort(n), false, command...)
+	if len(command) == 0 {
+		args = append([]string{"-t"}, args...)
+	}
+	cmd := exec.Command("ssh", args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return cmd
+}

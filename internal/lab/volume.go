@@ -1,0 +1,285 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// DefaultVolumeMiB is the size of a volume made without one.
+const DefaultVolumeMiB = 1024
+
+// Attach attaches volume id to the named nodes (all nodes when none are
+// named), making its raw file first if it does not exist. Running VMs get
+// it by hot plug (QMP) and the call returns once every guest shows it at
+// its /dev/disk/by-id path; stopped ones get it when they start. Nodes that
+// have it already are left alone.
+func (l *Lab) Attach(ctx context.Context, id string, sizeMiB int, nodes []string) error {
+	unlock, err := l.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := l.requireState()
+	if err != nil {
+		return err
+	}
+	if len(nodes) == 0 {
+		nodes = st.nodeNames()
+	}
+	var targets []Node
+	for _, name := range nodes {
+		n, err := st.Node(name)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, n)
+	}
+	if err := l.attach(ctx, st, id, sizeMiB, targets); err != nil {
+		return err
+	}
+	return l.writeInventory(st)
+}
+
+// CreateVolume makes volume id's raw file (sparse) and records it, unless
+// it exists already.
+func (l *Lab) createVolume(st *State, id string, sizeMiB int) (*Volume, error) {
+	if err := st.ValidateVolumeID(id); err != nil {
+		return nil, err
+	}
+	if v := st.Volume(id); v != nil {
+		return v, nil
+	}
+	if sizeMiB <= 0 {
+		sizeMiB = DefaultVolumeMiB
+	}
+	path := l.volumePath(id)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create volume directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create volume %s: %w", id, err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(sizeMiB) << 20); err != nil {
+		return nil, fmt.Errorf("size volume %s: %w", id, err)
+	}
+	st.Volumes = append(st.Volumes, Volume{ID: id, SizeMiB: sizeMiB, Attached: []string{}})
+	if err := saveState(l.statePath(), st); err != nil {
+		return nil, err
+	}
+	return st.Volume(id), nil
+}
+
+func (l *Lab) attach(ctx context.Context, st *State, id string, sizeMiB int, nodes []Node) error {
+	if _, err := l.createVolume(st, id, sizeMiB); err != nil {
+		return err
+	}
+	dev := VolumeDevice{ID: id, Path: l.volumePath(id)}
+	var plugged []Node
+	for _, n := range nodes {
+		v := st.Volume(id)
+		if l.Running(n) {
+			added, err := l.hotPlug(ctx, n, dev)
+			if err != nil {
+				return err
+			}
+			if added {
+				plugged = append(plugged, n)
+			}
+		}
+		if !contains(v.Attached, n.Name) {
+			v.Attached = append(v.Attached, n.Name)
+			if err := saveState(l.statePath(), st); err != nil {
+				return err
+			}
+			l.logf("volume %s attached to %s", id, n.Name)
+		}
+	}
+	for _, n := range plugged {
+		if err := l.waitDevice(ctx, st, n, ByIDPath(id), true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hotPlug adds the volume's block node and device to node's VM unless the
+// device is there already.
+func (l *Lab) hotPlug(ctx context.Context, n Node, dev VolumeDevice) (bool, error) {
+	q, err := DialQMP(ctx, l.qmpSocket(n))
+	if err != nil {
+		return false, err
+	}
+	defer q.Close()
+	has, err := hasDevice(ctx, q, dev.DeviceID())
+	if err != nil || has {
+		return false, err
+	}
+	if _, err := q.Execute(ctx, "blockdev-add", dev.BlockdevOptions()); err != nil {
+		var qe *QMPError
+		// Left by a device_add that failed: reuse it.
+		if !errors.As(err, &qe) || !containsFold(qe.Desc, "Duplicate") {
+			return false, fmt.Errorf("hot-plug %s into %s: %w", dev.ID, n.Name, err)
+		}
+	}
+	if _, err := q.Execute(ctx, "device_add", dev.DeviceOptions()); err != nil {
+		q.Execute(ctx, "blockdev-del", map[string]any{"node-name": dev.NodeName()})
+		return false, fmt.Errorf("hot-plug %s into %s: %w", dev.ID, n.Name, err)
+	}
+	return true, nil
+}
+
+func hasDevice(ctx context.Context, q *QMP, id string) (bool, error) {
+	raw, err := q.Execute(ctx, "qom-list", map[string]any{"path": "/machine/peripheral"})
+	if err != nil {
+		return false, err
+	}
+	var props []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(raw, &props); err != nil {
+		return false, fmt.Errorf("qom-list: %w", err)
+	}
+	for _, p := range props {
+		if p.Name == id {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// waitDevice waits until path exists (or is gone) in node's guest.
+func (l *Lab) waitDevice(ctx context.Context, st *State, n Node, path string, present bool) error {
+	test := "-e"
+	if !present {
+		test = "! -e"
+	}
+	script := fmt.Sprintf("for i in $(seq 1 150); do [ %s %s ] && exit 0; sleep 0.2; done; exit 1", test, path)
+	if _, err := l.RunOn(ctx, st, n, script); err != nil {
+		state := "appear"
+		if !present {
+			state = "go away"
+		}
+		return fmt.Errorf("%s did not %s in %s within 30 s: %w", path, state, n.Name, err)
+	}
+	return nil
+}
+
+// Detach hot-unplugs volume id from the named nodes (all that have it when
+// none are named). A node that does not have it is already detached.
+func (l *Lab) Detach(ctx context.Context, id string, nodes []string) error {
+	unlock, err := l.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := l.requireState()
+	if err != nil {
+		return err
+	}
+	v := st.Volume(id)
+	if v == nil {
+		return fmt.Errorf("no volume %s in this lab", id)
+	}
+	if len(nodes) == 0 {
+		nodes = append([]string(nil), v.Attached...)
+	}
+	dev := VolumeDevice{ID: id, Path: l.volumePath(id)}
+	for _, name := range nodes {
+		n, err := st.Node(name)
+		if err != nil {
+			return err
+		}
+		if l.Running(n) {
+			if err := l.unplug(ctx, n, dev); err != nil {
+				return err
+			}
+		}
+		if contains(v.Attached, n.Name) {
+			v.Attached = remove(v.Attached, n.Name)
+			if err := saveState(l.statePath(), st); err != nil {
+				return err
+			}
+			l.logf("volume %s detached from %s", id, n.Name)
+		}
+	}
+	return l.writeInventory(st)
+}
+
+// unplug asks the guest to release the device, waits until QEMU removed it,
+// then drops its block node.
+func (l *Lab) unplug(ctx context.Context, n Node, dev VolumeDevice) error {
+	q, err := DialQMP(ctx, l.qmpSocket(n))
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	has, err := hasDevice(ctx, q, dev.DeviceID())
+	if err != nil {
+		return err
+	}
+	if has {
+		if _, err := q.Execute(ctx, "device_del", map[string]any{"id": dev.DeviceID()}); err != nil {
+			return fmt.Errorf("unplug %s from %s: %w", dev.ID, n.Name, err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for has {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("unplug %s from %s: the guest did not release the device within 60 s", dev.ID, n.Name)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if has, err = hasDevice(ctx, q, dev.DeviceID()); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": dev.NodeName()}); err != nil {
+		var qe *QMPError
+		if !errors.As(err, &qe) || !containsFold(qe.Desc, "not found") {
+			return fmt.Errorf("unplug %s from %s: %w", dev.ID, n.Name, err)
+		}
+	}
+	return nil
+}
+
+// DeleteVolume removes a volume that no node has attached.
+func (l *Lab) DeleteVolume(ctx context.Context, id string) error {
+	unlock, err := l.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := l.requireState()
+	if err != nil {
+		return err
+	}
+	v := st.Volume(id)
+	if v == nil {
+		return nil
+	}
+	if len(v.Attached) > 0 {
+		return fmt.Errorf("volume %s is attached to %v: detach it first", id, v.Attached)
+	}
+	if err := os.Remove(l.volumePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete volume %s: %w", id, err)
+	}
+	kept := st.Volumes[:0]
+	for _, x := range st.Volumes {
+		if x.ID != id {
+			kept = append(kept, x)
+		}
+	}
+	st.Volumes = kept
+	return saveState(l.statePath(), st)
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
