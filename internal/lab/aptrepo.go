@@ -118,4 +118,3 @@ func (l *oneConnListener) Accept() (net.Conn, error) {
 func (l *oneConnListener) close()         { l.once.Do(func() { close(l.done) }) }
 func (l *oneConnListener) Close() error   { l.close(); return nil }
 func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
-

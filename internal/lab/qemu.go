@@ -49,8 +49,12 @@ var notNodeNameChar = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 // NodeName is the QEMU block node name of a volume; DeviceID its device id.
 // Both derive from the serial, which must be unique among a VM's volumes
 // anyway.
-func (v VolumeDevice) NodeName() string { return "v" + notNodeNameChar.ReplaceAllString(serial20(v.ID), "_") }
-func (v VolumeDevice) DeviceID() string { return "d" + notNodeNameChar.ReplaceAllString(serial20(v.ID), "_") }
+func (v VolumeDevice) NodeName() string {
+	return "v" + notNodeNameChar.ReplaceAllString(serial20(v.ID), "_")
+}
+func (v VolumeDevice) DeviceID() string {
+	return "d" + notNodeNameChar.ReplaceAllString(serial20(v.ID), "_")
+}
 
 // BlockdevOptions are the blockdev-add arguments of the volume: raw, opened
 // with O_DIRECT (cache=none) and thread-pool I/O, as Nova does for shared
