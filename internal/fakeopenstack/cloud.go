@@ -147,8 +147,8 @@ type server struct {
 
 type instanceAction struct {
 	action, requestID, event string
-	start, finish              time.Time
-	result, details            string // result: "" while running, Success or Error
+	start, finish            time.Time
+	result, details          string // result: "" while running, Success or Error
 }
 
 type volume struct {

@@ -18,6 +18,8 @@
 //	defer cloud.Close()
 //	cloud.WriteCloudsYAML("clouds.yaml", "fake", "") // auth_url, credentials, region
 //
+// In detail:
+//
 //   - [Config] sets the credentials Keystone accepts (default admin/secret,
 //     project admin, domain Default, region RegionOne), the servers (ID
 //     defaults to a random UUID, Status to ACTIVE, Addresses are fixed IPv4
@@ -50,13 +52,12 @@
 //
 // # Endpoints
 //
-//	/identity/v3   Keystone: POST and GET /auth/tokens (password, token and
-//	               application_credential methods; project scope)
-//	/compute/v2.1  Nova: servers (list, detail, show), os-volume_attachments
-//	               (list, show, attach, detach), os-instance-actions
-//	/volume/v3/{project_id}
-//	               Cinder: volumes (create, list, detail, show, delete), types
-//	               (list, show, default, extra_specs)
+//   - /identity/v3: Keystone, POST and GET /auth/tokens (password, token and
+//     application_credential methods; project scope).
+//   - /compute/v2.1: Nova, servers (list, detail, show),
+//     os-volume_attachments (list, show, attach, detach), os-instance-actions.
+//   - /volume/v3/{project_id}: Cinder, volumes (create, list, detail, show,
+//     delete), types (list, show, default, extra_specs).
 //
 // # Rules followed
 //
