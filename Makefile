@@ -60,3 +60,19 @@ clean:
 ### lab (issue 7) ###########################################################
 ### molecule (issue 4) ######################################################
 ### real OpenStack (issue 6) ################################################
+# A real single-node OpenStack (Debian 12's Zed packages, fake virt driver,
+# LVM metadata on a loop device) on 127.0.0.1: hack/realos/realos.
+.PHONY: realos-up realos-down realos-test
+
+realos-up:
+	hack/realos/realos up
+
+# Stops every process realos started and detaches its loop device; the state
+# (databases, keys) stays in /var/tmp/cinder-realos for a faster next up.
+realos-down:
+	hack/realos/realos down
+
+# up, servers + multiattach type, tests/integration/multiattach_volume.yml
+# against the real cloud, clean-up, down.
+realos-test: collection
+	hack/realos/realos test
