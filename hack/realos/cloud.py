@@ -11,6 +11,7 @@ run with /usr/bin/python3 and OS_CLIENT_CONFIG_FILE/OS_CLOUD from `realos env`.
   cloud.py fixtures PREFIX N            flavor, image, multiattach type, N ACTIVE servers (JSON out)
   cloud.py clean PREFIX                 delete servers and volumes named PREFIX*
   cloud.py smoke                        one multiattach volume on two servers, and back
+  cloud.py probe S1,S2,S3 TYPE          the bad and racy cases' answers, normalised (diff real vs fake)
 """
 import datetime
 import json
@@ -292,6 +293,145 @@ def attach_two(c, prefix):
     log("detached from both servers")
 
 
+# ---------------------------------------------------------------- probe: real vs fake
+def probe(server_names, mtype):
+    """The answers to the bad and racy cases the module meets, one line each
+    (UUIDs and request IDs normalised), so that the same run against
+    bin/fakeopenstack can be diffed with the real cloud's."""
+    import re
+    c = connect()
+    norm_map = {}
+
+    def norm(text):
+        text = re.sub(r"req-[0-9a-f-]{36}", "req-<id>", text)
+        for k, v in norm_map.items():
+            text = text.replace(k, v)
+        return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", text)
+
+    def show(case, r, body=True):
+        msg = ""
+        if body and r.content:
+            try:
+                j = r.json()
+                inner = next(iter(j.values())) if isinstance(j, dict) and len(j) == 1 else j
+                msg = inner.get("message", "") if isinstance(inner, dict) and "message" in inner else json.dumps(j, sort_keys=True)
+            except ValueError:
+                msg = r.text[:300]
+        print(f"{case:34} {r.status_code} {norm(msg)}", flush=True)
+
+    def req(adapter, method, url, **kw):
+        return transient(adapter.request, url, method, raise_exc=False, **kw)
+
+    def vol(vid):
+        return req(c.block_storage, "GET", f"/volumes/{vid}").json()["volume"]
+
+    def watch(vid, stop, timeout=60):
+        """Statuses the volume passes through (and whether its attachments
+        list grows before it settles) until stop(volume) holds."""
+        seen, t0 = [], time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            v = vol(vid)
+            item = f"{v['status']}/{len(v['attachments'])}"
+            if not seen or seen[-1] != item:
+                seen.append(item)
+            if stop(v):
+                return " -> ".join(seen)
+            time.sleep(0.05)
+        raise SystemExit(f"volume {vid} did not settle: {seen}")
+
+    servers = {}
+    for n in server_names:
+        r = req(c.compute, "GET", "/servers", params={"name": n}, microversion=COMPUTE_MV).json()["servers"]
+        servers[n] = next(s["id"] for s in r if s["name"] == n)
+    s1, s2, s3 = (servers[n] for n in server_names[:3])
+    for i, n in enumerate(server_names, 1):
+        norm_map[servers[n]] = f"<server{i}>"
+        norm_map[n] = f"<name{i}>"
+
+    v = req(c.compute, "GET", "/").json()
+    print(f"{'compute max microversion':34} {v['version']['version']}")
+    created = []
+
+    def create(name, vtype=None):
+        body = {"name": name, "size": 1}
+        if vtype:
+            body["volume_type"] = vtype
+        r = req(c.block_storage, "POST", "/volumes", json={"volume": body})
+        vid = r.json()["volume"]["id"]
+        created.append(vid)
+        until(f"{name} available", lambda: vol(vid)["status"] == "available", 60, interval=0.2)
+        return vid
+
+    m = create("probe-multi", mtype)
+    norm_map[m] = "<multi>"
+    plain = create("probe-plain")
+    norm_map[plain] = "<plain>"
+    print(f"{'types: multi / plain multiattach':34} {vol(m)['multiattach']} / {vol(plain)['multiattach']}")
+
+    def attach(sid, vid, mv=COMPUTE_MV):
+        return req(c.compute, "POST", f"/servers/{sid}/os-volume_attachments", microversion=mv,
+                   json={"volumeAttachment": {"volumeId": vid}})
+
+    def detach(sid, vid):
+        return req(c.compute, "DELETE", f"/servers/{sid}/os-volume_attachments/{vid}", microversion=COMPUTE_MV)
+
+    def on(v, sid):
+        return sid in {a["server_id"] for a in v["attachments"]}
+
+    show("attach multi at 2.59", attach(s1, m, "2.59"))
+    r = attach(s1, m)
+    show("attach multi s1 (2.60)", r, body=False)
+    print(f"{'  answer keys':34} {sorted(r.json()['volumeAttachment'])} device={r.json()['volumeAttachment'].get('device')}")
+    show("attach multi s2 while s1 attaching", attach(s2, m))
+    print(f"{'  statuses/attachments seen':34} {watch(m, lambda v: v['status'] == 'in-use' and on(v, s1))}")
+    show("attach multi s1 again (attached)", attach(s1, m))
+    show("attach multi s2", attach(s2, m), body=False)
+    print(f"{'  statuses/attachments seen':34} {watch(m, lambda v: v['status'] == 'in-use' and on(v, s2))}")
+    a = vol(m)["attachments"][0]
+    print(f"{'volume attachment keys':34} {sorted(a)}")
+    show("detach multi s1", detach(s1, m), body=False)
+    # a race: the fake driver may finish the first detach before this arrives
+    r = detach(s2, m)
+    show("detach multi s2 while s1 detaching", r)
+    print(f"{'  statuses/attachments seen':34} "
+          f"{watch(m, lambda v: v['status'] in ('in-use', 'available') and not on(v, s1) and (r.status_code != 202 or not on(v, s2)))}")
+    if r.status_code == 202:  # lost the race: back to attached to s2 only
+        attach(s2, m)
+        watch(m, lambda v: v["status"] == "in-use" and on(v, s2))
+    show("detach multi s1 again (not attached)", detach(s1, m))
+    show("show attachment s1 (not attached)", req(c.compute, "GET", f"/servers/{s1}/os-volume_attachments/{m}", microversion=COMPUTE_MV))
+    show("delete multi while in-use", req(c.block_storage, "DELETE", f"/volumes/{m}"))
+    show("attach plain s1", attach(s1, plain), body=False)
+    show("attach plain s3 while s1 attaching", attach(s3, plain))
+    show("attach plain s1 again while attaching", attach(s1, plain))
+    watch(plain, lambda v: v["status"] == "in-use")
+    show("attach plain s3 (in-use elsewhere)", attach(s3, plain))
+    show("attach missing volume", attach(s1, "00000000-0000-0000-0000-000000000000"))
+    show("attach to missing server", attach("00000000-0000-0000-0000-000000000000", m))
+    show("detach from missing server", detach("00000000-0000-0000-0000-000000000000", m))
+    show("detach missing volume", detach(s1, "00000000-0000-0000-0000-000000000000"))
+    show("attach without volumeId", req(c.compute, "POST", f"/servers/{s1}/os-volume_attachments",
+                                        microversion=COMPUTE_MV, json={"volumeAttachment": {}}))
+    show("attach at microversion 2.99", attach(s1, m, "2.99"))
+    show("create with missing type", req(c.block_storage, "POST", "/volumes", json={"volume": {
+        "name": "probe-x", "size": 1, "volume_type": "no-such-type"}}))
+    show("show missing volume", req(c.block_storage, "GET", "/volumes/00000000-0000-0000-0000-000000000000"))
+    show("delete missing volume", req(c.block_storage, "DELETE", "/volumes/00000000-0000-0000-0000-000000000000"))
+    names = [x["name"] for x in req(c.block_storage, "GET", "/volumes/detail", params={"name": "probe-mu"}).json()["volumes"]]
+    print(f"{'volume list name=probe-mu':34} {names}")
+    n1 = server_names[0]
+    for q in (n1.upper(), n1[1:]):
+        got = [norm(x["name"]) for x in req(c.compute, "GET", "/servers", params={"name": q}, microversion=COMPUTE_MV).json()["servers"]]
+        print(f"{'server list name=' + norm(q):34} {sorted(got)}")
+    # clean up
+    detach(s2, m)
+    detach(s1, plain)
+    watch(m, lambda v: v["status"] == "available")
+    watch(plain, lambda v: v["status"] == "available")
+    for vid in created:
+        req(c.block_storage, "DELETE", f"/volumes/{vid}")
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "catalog":
@@ -305,6 +445,8 @@ def main(argv):
         clean(argv[2])
     elif cmd == "smoke":
         smoke()
+    elif cmd == "probe" and len(argv) == 4:
+        probe(argv[2].split(","), argv[3])
     else:
         print(__doc__, file=sys.stderr)
         return 2
