@@ -1,0 +1,169 @@
+package openstack
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Current is the state the plan starts from.
+type Current struct {
+	// Volume is nil when it does not exist.
+	Volume *Volume
+	// Requested are the servers of the servers option, resolved, in order.
+	Requested []Server
+	// Names maps the ID of every server in Requested or attached to the
+	// volume to its name ("" for a server Nova no longer knows).
+	Names map[string]string
+	// NewType is the type a volume to be created would get (the volume_type
+	// option, or the cloud's default type); nil when unknown.
+	NewType *VolumeType
+}
+
+// Plan is what the module does, in this order: create, detach, attach,
+// delete.
+type Plan struct {
+	Create bool
+	Detach []Server
+	Attach []Server
+	Delete bool
+	// Before and After are the attached server names, sorted.
+	Before, After []string
+}
+
+// Changes reports whether the plan changes anything.
+func (p Plan) Changes() bool {
+	return p.Create || p.Delete || len(p.Attach) > 0 || len(p.Detach) > 0
+}
+
+// Decide computes the plan. It checks everything that can be checked
+// before a change: an error means nothing will be done.
+func Decide(o Options, cur Current) (Plan, error) {
+	var p Plan
+	v := cur.Volume
+	name := func(id string) string {
+		if n := cur.Names[id]; n != "" {
+			return n
+		}
+		return id
+	}
+	attached := map[string]bool{}
+	if v != nil {
+		for _, a := range v.Attachments {
+			attached[a.ServerID] = true
+			p.Before = append(p.Before, name(a.ServerID))
+		}
+	}
+	sort.Strings(p.Before)
+
+	if o.State == Absent {
+		if v == nil {
+			return p, nil
+		}
+		detach := map[string]bool{}
+		if o.ServersGiven {
+			for _, s := range cur.Requested {
+				if attached[s.ID] {
+					detach[s.ID] = true
+				}
+			}
+		} else {
+			for id := range attached {
+				detach[id] = true
+			}
+		}
+		var remaining []string
+		for _, a := range v.Attachments {
+			if detach[a.ServerID] {
+				p.Detach = append(p.Detach, Server{ID: a.ServerID, Name: cur.Names[a.ServerID]})
+			} else {
+				remaining = append(remaining, name(a.ServerID))
+			}
+		}
+		sortServers(p.Detach)
+		sort.Strings(remaining)
+		if o.Delete {
+			if len(remaining) > 0 {
+				return Plan{}, &InputError{fmt.Sprintf("volume %s cannot be deleted: it stays attached to %s, which servers "+
+					"does not list; list them too, or omit servers to detach it from every server", describe(v), strings.Join(remaining, ", "))}
+			}
+			p.Delete = true
+		}
+		p.After = remaining
+		return p, nil
+	}
+
+	if v == nil {
+		if o.Size == 0 {
+			return Plan{}, &InputError{fmt.Sprintf("volume %q does not exist; give size (GiB) to create it", o.Volume)}
+		}
+		p.Create = true
+	} else if strings.HasPrefix(v.Status, "error") || v.Status == "deleting" {
+		return Plan{}, &InputError{fmt.Sprintf("volume %s is in status %s; it cannot be attached", describe(v), v.Status)}
+	}
+
+	wanted := map[string]bool{}
+	for _, s := range cur.Requested {
+		wanted[s.ID] = true
+		if !attached[s.ID] {
+			if s.Status == "ERROR" || s.Status == "DELETED" {
+				return Plan{}, &InputError{fmt.Sprintf("server %s (%s) is in status %s; Nova attaches no volume to it", s.Name, s.ID, s.Status)}
+			}
+			p.Attach = append(p.Attach, s)
+		}
+	}
+	final := map[string]bool{}
+	if v != nil {
+		for _, a := range v.Attachments {
+			if o.Exclusive && !wanted[a.ServerID] {
+				p.Detach = append(p.Detach, Server{ID: a.ServerID, Name: cur.Names[a.ServerID]})
+				continue
+			}
+			final[a.ServerID] = true
+		}
+	}
+	sortServers(p.Detach)
+	for _, s := range p.Attach {
+		final[s.ID] = true
+	}
+	for id := range final {
+		p.After = append(p.After, name(id))
+	}
+	sort.Strings(p.After)
+
+	if len(final) > 1 {
+		if v != nil && !v.Multiattach {
+			return Plan{}, &InputError{fmt.Sprintf("volume %s is not multiattach (its type is %q), so it cannot be attached to %d servers "+
+				"(%s): create the volume with a multiattach volume type, one whose extra spec is multiattach=\"<is> True\" "+
+				"(openstack volume type create --property multiattach=\"<is> True\" multiattach), or retype it while it is detached",
+				describe(v), v.VolumeType, len(final), strings.Join(p.After, ", "))}
+		}
+		if v == nil && !cur.NewType.Multiattach() {
+			typ := "the cloud's default volume type"
+			if cur.NewType != nil {
+				typ = fmt.Sprintf("volume type %q", cur.NewType.Name)
+			}
+			return Plan{}, &InputError{fmt.Sprintf("volume %q would be created with %s, which is not multiattach (no extra spec "+
+				"multiattach=\"<is> True\" visible), so it could not be attached to %d servers (%s): set volume_type to a "+
+				"multiattach volume type (openstack volume type create --property multiattach=\"<is> True\" multiattach)",
+				o.Volume, typ, len(final), strings.Join(p.After, ", "))}
+		}
+	}
+	return p, nil
+}
+
+func describe(v *Volume) string {
+	if v.Name == "" || v.Name == v.ID {
+		return v.ID
+	}
+	return fmt.Sprintf("%s (%s)", v.Name, v.ID)
+}
+
+func sortServers(list []Server) {
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Name != list[j].Name {
+			return list[i].Name < list[j].Name
+		}
+		return list[i].ID < list[j].ID
+	})
+}
