@@ -24,7 +24,7 @@ import (
 
 // env is a fake cloud served over HTTP with a clouds.yaml entry "test".
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	cloud *fakeopenstack.Cloud
 	url   string
 }
@@ -34,7 +34,7 @@ var osVars = []string{"OS_CLOUD", "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "
 	"OS_AUTH_TOKEN", "OS_INSECURE", "OS_CACERT", "OS_CERT", "OS_KEY", "OS_IDENTITY_API_VERSION", "OS_AUTH_TYPE",
 	"OS_APPLICATION_CREDENTIAL_ID", "OS_APPLICATION_CREDENTIAL_SECRET", "OS_USER_ID", "OS_TENANT_NAME", "OS_TENANT_ID"}
 
-func clearOSEnv(t *testing.T) {
+func clearOSEnv(t testing.TB) {
 	for _, v := range osVars {
 		t.Setenv(v, "")
 	}
@@ -59,7 +59,7 @@ func cluster() []fakeopenstack.Server {
 	}
 }
 
-func newEnv(t *testing.T, cfg fakeopenstack.Config) *env {
+func newEnv(t testing.TB, cfg fakeopenstack.Config) *env {
 	t.Helper()
 	clearOSEnv(t)
 	cloud, err := fakeopenstack.New(cfg)
@@ -84,7 +84,7 @@ func (e *env) run(args map[string]any) map[string]any {
 	return out
 }
 
-func runModule(t *testing.T, args map[string]any) (map[string]any, string) {
+func runModule(t testing.TB, args map[string]any) (map[string]any, string) {
 	t.Helper()
 	data, _ := json.Marshal(args)
 	path := filepath.Join(t.TempDir(), "args.json")
@@ -108,7 +108,7 @@ func args(kv ...any) map[string]any {
 	return m
 }
 
-func mustSucceed(t *testing.T, out map[string]any) {
+func mustSucceed(t testing.TB, out map[string]any) {
 	t.Helper()
 	if out["failed"] == true {
 		t.Fatalf("module failed: %v", out["msg"])
