@@ -56,3 +56,20 @@ ansible-playbook -i "$inventory" "$here/multiattach_volume.yml" -e '{
   "mav_ambiguous_server": "mav-dup",
   "mav_timeout": 60
 }'
+
+# playbooks/provision.yml and teardown.yml with existing servers
+# (create_servers: false; server creation needs openstack.cloud 2.x, which
+# Debian 12 does not have): found by name, then as lab-like inventory nodes.
+export ANSIBLE_PLAYBOOK_VARS_ROOT=all
+common='"provision_cloud": "fake", "create_servers": false, "provision_volume_name": "mav-provision",
+  "provision_volume_size": 1, "provision_wait_for_ssh": false, "provision_timeout": 60, "provision_ssh_user": "debian",
+  "check_servers": ["mav-1", "mav-2", "mav-3"]'
+echo "== provision.yml + teardown.yml: existing servers found by name"
+ansible-playbook -i "$inventory" "$here/multiattach_volume/provision_check.yml" -e "{ $common,
+  \"provision_server_names\": [\"mav-1\", \"mav-2\", \"mav-3\"], \"provision_jump_host\": \"jump@bastion.example:2222\",
+  \"check_addresses\": [\"10.0.0.11\", \"10.0.0.12\", \"10.0.0.13\"], \"check_inventory\": false,
+  \"check_jump_host\": \"jump@bastion.example:2222\" }"
+echo "== provision.yml + teardown.yml: nodes already in the inventory (the lab)"
+ansible-playbook -i "$here/multiattach_volume/lab.ini" "$here/multiattach_volume/provision_check.yml" -e "{ $common,
+  \"check_addresses\": [\"192.168.100.11\", \"192.168.100.12\", \"192.168.100.13\"], \"check_inventory\": true,
+  \"check_jump_host\": \"\" }"
