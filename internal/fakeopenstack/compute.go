@@ -17,7 +17,7 @@ func parseMicroversion(s string) (microversion, error) {
 	a, err1 := strconv.Atoi(maj)
 	b, err2 := strconv.Atoi(min)
 	if !ok || err1 != nil || err2 != nil || a < 0 || b < 0 {
-		return microversion{}, fmt.Errorf("API Version String %s is of invalid format. Must be of format MajorNum.MinorNum.", s)
+		return microversion{}, fmt.Errorf("API Version String %s is of invalid format. Must be of format MajorNum.MinorNum", s)
 	}
 	return microversion{a, b}, nil
 }
@@ -56,7 +56,7 @@ func (c *Cloud) negotiateCompute(r *http.Request) (microversion, int, string) {
 	}
 	mv, err := parseMicroversion(h)
 	if err != nil {
-		return mv, http.StatusBadRequest, err.Error()
+		return mv, http.StatusBadRequest, err.Error() + "."
 	}
 	if mv.less(minCompute) || max.less(mv) {
 		return mv, http.StatusNotAcceptable, fmt.Sprintf(

@@ -119,7 +119,7 @@ func (e *engine) waitCreated(ctx context.Context, v *Volume) error {
 		case cur.Status == "available":
 			return nil
 		case strings.HasPrefix(cur.Status, "error"):
-			return fmt.Errorf("Cinder could not create volume %s: status %s", describe(cur), cur.Status)
+			return fmt.Errorf("creating volume %s failed in Cinder: status %s", describe(cur), cur.Status)
 		}
 	}
 }
@@ -170,7 +170,7 @@ func (e *engine) attach(ctx context.Context, s Server, wait bool) error {
 			return nil
 		}
 		if !retryable(err, v) {
-			return fmt.Errorf("Nova refused to attach volume %s to server %s: %s", describe(e.volume), s.Name, APIMessage(err))
+			return fmt.Errorf("attaching volume %s to server %s refused by Nova: %s", describe(e.volume), s.Name, APIMessage(err))
 		}
 		if !sleep(ctx, backoff(attempt)) {
 			return e.timedOut(what)
@@ -214,7 +214,7 @@ func (e *engine) attach(ctx context.Context, s Server, wait bool) error {
 			if reason == "" {
 				reason = "the attachment was rolled back (see the server's instance actions)"
 			}
-			return fmt.Errorf("Nova could not attach volume %s to server %s: %s", describe(v), s.Name, reason)
+			return fmt.Errorf("attaching volume %s to server %s failed in Nova: %s", describe(v), s.Name, reason)
 		}
 	}
 }
@@ -253,7 +253,7 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 			return nil
 		}
 		if !retryable(err, v) {
-			return fmt.Errorf("Nova refused to detach volume %s from server %s: %s", describe(e.volume), label, APIMessage(err))
+			return fmt.Errorf("detaching volume %s from server %s refused by Nova: %s", describe(e.volume), label, APIMessage(err))
 		}
 		if !sleep(ctx, backoff(attempt)) {
 			return e.timedOut(what)
@@ -285,7 +285,7 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 			if reason == "" {
 				reason = "the detach was rolled back (see the server's instance actions)"
 			}
-			return fmt.Errorf("Nova could not detach volume %s from server %s: %s", describe(v), label, reason)
+			return fmt.Errorf("detaching volume %s from server %s failed in Nova: %s", describe(v), label, reason)
 		}
 	}
 }
@@ -318,7 +318,7 @@ func (e *engine) delete(ctx context.Context, wait bool) error {
 			break
 		}
 		if !(Transient(err) || transitional[v.Status]) {
-			return fmt.Errorf("Cinder refused to delete volume %s: %s", describe(v), APIMessage(err))
+			return fmt.Errorf("deleting volume %s refused by Cinder: %s", describe(v), APIMessage(err))
 		}
 		if !sleep(ctx, backoff(attempt)) {
 			return e.timedOut(what)
@@ -343,7 +343,7 @@ func (e *engine) delete(ctx context.Context, wait bool) error {
 			return nil
 		}
 		if strings.HasPrefix(v.Status, "error") {
-			return fmt.Errorf("Cinder could not delete volume %s: status %s", describe(v), v.Status)
+			return fmt.Errorf("deleting volume %s failed in Cinder: status %s", describe(v), v.Status)
 		}
 	}
 }

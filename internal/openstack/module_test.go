@@ -481,7 +481,7 @@ func TestPartialFailureThenRerunConverges(t *testing.T) {
 	}
 	e := newEnv(t, cfg)
 	out := e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach", "servers", four()))
-	mustFail(t, out, "Nova could not attach volume shared", "server s3", "QMP device_add: Duplicate ID", "done before the failure")
+	mustFail(t, out, "attaching volume shared", "to server s3 failed in Nova", "QMP device_add: Duplicate ID", "done before the failure")
 	if out["changed"] != true || strings.Join(strs(out["attached"]), ",") != "s1,s2" {
 		t.Errorf("partial: changed %v attached %v", out["changed"], out["attached"])
 	}
@@ -519,7 +519,7 @@ func TestDetachFailureIsReported(t *testing.T) {
 	e := newEnv(t, cfg)
 	mustSucceed(t, e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach", "servers", []any{"s1", "s2"})))
 	out := e.run(args("volume", "shared", "state", "absent", "servers", []any{"s2"}))
-	mustFail(t, out, "Nova could not detach volume shared", "server s2", "guest did not release the device")
+	mustFail(t, out, "detaching volume shared", "from server s2 failed in Nova", "guest did not release the device")
 	if got := e.attachedNames("shared"); len(got) != 2 {
 		t.Errorf("after failed detach: %v", got)
 	}
