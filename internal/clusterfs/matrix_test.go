@@ -86,27 +86,27 @@ type imageFixture struct {
 }
 
 var fixtures = []imageFixture{
-	{"empty", nil, func(testing.TB, string) {}, 256 << 20, ""},
-	{"ext4", []string{"mkfs.ext4"}, func(t testing.TB, img string) { tool(t, "mkfs.ext4", "-q", "-L", "home", img) }, 256 << 20, "UUID"},
+	{"empty", nil, func(testing.TB, string) {}, 128 << 20, ""},
+	{"ext4", []string{"mkfs.ext4"}, func(t testing.TB, img string) { tool(t, "mkfs.ext4", "-q", "-L", "home", img) }, 128 << 20, "UUID"},
 	{"xfs", []string{"mkfs.xfs"}, func(t testing.TB, img string) { tool(t, "mkfs.xfs", "-q", "-L", "scratch", img) }, 320 << 20, "UUID"},
 	{"gpt", []string{"parted"}, func(t testing.TB, img string) {
-		tool(t, "parted", "-s", img, "mklabel", "gpt", "mkpart", "one", "1MiB", "100MiB", "mkpart", "two", "100MiB", "200MiB")
-	}, 256 << 20, "PTUUID"},
+		tool(t, "parted", "-s", img, "mklabel", "gpt", "mkpart", "one", "1MiB", "50MiB", "mkpart", "two", "50MiB", "100MiB")
+	}, 128 << 20, "PTUUID"},
 	{"mbr", []string{"parted"}, func(t testing.TB, img string) {
-		tool(t, "parted", "-s", img, "mklabel", "msdos", "mkpart", "primary", "1MiB", "200MiB")
-	}, 256 << 20, "PTUUID"},
+		tool(t, "parted", "-s", img, "mklabel", "msdos", "mkpart", "primary", "1MiB", "100MiB")
+	}, 128 << 20, "PTUUID"},
 	{"gfs2 other lock table", []string{"mkfs.gfs2"}, func(t testing.TB, img string) {
 		tool(t, "mkfs.gfs2", "-O", "-p", "lock_dlm", "-t", "other:data", "-j", "2", img)
-	}, 256 << 20, "UUID"},
+	}, 128 << 20, "UUID"},
 	{"gfs2 same", []string{"mkfs.gfs2"}, func(t testing.TB, img string) {
 		tool(t, "mkfs.gfs2", "-O", "-p", "lock_dlm", "-t", "lab:data", "-j", "2", img)
-	}, 256 << 20, "UUID"},
+	}, 128 << 20, "UUID"},
 	{"ocfs2 other cluster", []string{"mkfs.ocfs2"}, func(t testing.TB, img string) {
 		tool(t, "mkfs.ocfs2", "-q", "-N", "2", "-L", "old", "--cluster-stack=o2cb", "--cluster-name=prod", img)
-	}, 256 << 20, "UUID"},
+	}, 128 << 20, "UUID"},
 	{"ocfs2 same", []string{"mkfs.ocfs2"}, func(t testing.TB, img string) {
 		tool(t, "mkfs.ocfs2", "-q", "-N", "2", "-L", "web", "--cluster-stack=o2cb", "--cluster-name=lab", img)
-	}, 256 << 20, "UUID"},
+	}, 128 << 20, "UUID"},
 }
 
 // outcome is what a module run must do on a fixture with force: false.
@@ -367,5 +367,21 @@ func TestProbeAfterCreateSeesNewFileSystem(t *testing.T) {
 	st, err = s.Probe(context.Background(), img)
 	if err != nil || st.GFS2 == nil || st.GFS2.Journals != 1 {
 		t.Fatalf("%+v %v", st, err)
+	}
+}
+
+func TestMissingOrOddDevice(t *testing.T) {
+	dir := t.TempDir()
+	for _, m := range modulesUnderTest {
+		for device, want := range map[string]string{
+			filepath.Join(dir, "nope"): "no such file or directory",
+			dir:                        "not a block device or a regular file",
+			"/dev/null":                "not a block device or a regular file",
+		} {
+			res := execute(t, m, withArgs(m.args, "device", device, "force", true))
+			if msg, _ := res["msg"].(string); res["failed"] != true || res["changed"] != false || !strings.Contains(msg, want) {
+				t.Errorf("%s on %s: %v", m.name, device, res)
+			}
+		}
 	}
 }

@@ -71,7 +71,9 @@ func PlanGFS2(w GFS2Want, s *blockdev.State) GFS2Plan {
 			return plan
 		}
 		for _, m := range s.Usage.Mounts {
-			if m.FSType == "gfs2" || m.FSType == "gfs2meta" {
+			// gfs2_jadd takes the mount point of the file system itself,
+			// not of its meta file system.
+			if m.FSType == "gfs2" {
 				plan.Action = Grow
 				plan.MountPoint = m.MountPoint
 				plan.AddJournals = w.Journals - sb.Journals

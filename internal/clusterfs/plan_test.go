@@ -61,6 +61,7 @@ func TestPlanGFS2(t *testing.T) {
 		{"same, enough journals", gfs2Want, gfs2State("lab:data", "lock_dlm", 3), Keep, []string{`already holds GFS2 with lock table "lab:data" and 3 journals`}, 0, "", false},
 		{"same, more journals: never shrink", gfs2Want, gfs2State("lab:data", "lock_dlm", 8), Keep, nil, 0, "", false},
 		{"same, fewer journals, mounted", gfs2Want, mounted(gfs2State("lab:data", "lock_dlm", 1), "gfs2", "/srv/data"), Grow, []string{"add 2 journals", "mounted at /srv/data", "from 1 to 3"}, 2, "/srv/data", false},
+		{"same, fewer journals, only the meta file system mounted", gfs2Want, mounted(gfs2State("lab:data", "lock_dlm", 2), "gfs2meta", "/tmp/.gfs2meta"), Refuse, []string{"not mounted on this node"}, 0, "", false},
 		{"same, fewer journals, not mounted", gfs2Want, gfs2State("lab:data", "lock_dlm", 2), Refuse, []string{"holds GFS2 with 2 journals", "3 are wanted", "not mounted on this node"}, 0, "", false},
 		{"same, fewer journals, force does not matter", force, gfs2State("lab:data", "lock_dlm", 2), Refuse, []string{"not mounted on this node"}, 0, "", false},
 		{"nolock same", nolock, gfs2State("", "lock_nolock", 1), Keep, nil, 0, "", false},
