@@ -255,7 +255,7 @@ func Connect(ctx context.Context, o ConnOptions, addSecret func(string)) (*Clien
 func retryTransient(ctx context.Context, method, u string, _ *gophercloud.RequestOpts, err error, failCount uint) error {
 	safe := method == http.MethodGet || method == http.MethodHead ||
 		method == http.MethodPost && strings.HasSuffix(strings.TrimRight(u, "/"), "/auth/tokens")
-	if !safe || !Transient(err) || failCount > 50 {
+	if !safe || ctx.Err() != nil || !Transient(err) || failCount > 50 {
 		return err
 	}
 	select {
@@ -277,8 +277,11 @@ func backoff(attempt uint) time.Duration {
 
 // Transient reports errors worth retrying: a 5xx answer, or a connection
 // that broke or was refused.
+//
+// A request that ran out of api_timeout is transient too; callers check
+// their own context first, so that the task's timeout ends the retries.
 func Transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	if code, ok := StatusCode(err); ok {

@@ -144,6 +144,9 @@ func retryable(err error, v *Volume) bool {
 func (e *engine) attach(ctx context.Context, s Server, wait bool) error {
 	what := fmt.Sprintf("volume %s to be attached to server %s", describe(e.volume), s.Name)
 	var requestID string
+	// ours: an earlier request may have taken effect although its answer
+	// was an error (5xx, broken connection); a 4xx refusal did not.
+	ours := false
 	for attempt := uint(1); ; attempt++ {
 		id, err := e.c.Attach(ctx, s.ID, e.volume.ID)
 		if err == nil {
@@ -164,9 +167,13 @@ func (e *engine) attach(ctx context.Context, s Server, wait bool) error {
 		if v == nil {
 			return fmt.Errorf("volume %s disappeared while attaching it to server %s", describe(e.volume), s.Name)
 		}
+		ours = ours || Transient(err)
 		if _, ok := v.AttachedTo(s.ID); ok {
-			e.changed = true
-			e.attached = append(e.attached, s)
+			// Attached meanwhile, by us or by someone else.
+			if ours {
+				e.changed = true
+				e.attached = append(e.attached, s)
+			}
 			return nil
 		}
 		if !retryable(err, v) {
@@ -226,6 +233,7 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 	}
 	what := fmt.Sprintf("volume %s to be detached from server %s", describe(e.volume), label)
 	var requestID string
+	ours := false
 	for attempt := uint(1); ; attempt++ {
 		id, err := e.c.Detach(ctx, s.ID, e.volume.ID)
 		if err == nil {
@@ -237,19 +245,22 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 		}
 		if code, _ := StatusCode(err); code == 404 {
 			// Nova has no such attachment: already detached.
-			if attempt > 1 {
+			if ours {
 				e.changed = true
 				e.detached = append(e.detached, s)
 			}
 			return nil
 		}
+		ours = ours || Transient(err)
 		v, rerr := e.read(ctx)
 		if rerr != nil {
 			return fmt.Errorf("detach volume %s from server %s: %s; then: %w", describe(e.volume), label, APIMessage(err), rerr)
 		}
 		if _, ok := v.AttachedTo(s.ID); v == nil || !ok {
-			e.changed = true
-			e.detached = append(e.detached, s)
+			if ours {
+				e.changed = true
+				e.detached = append(e.detached, s)
+			}
 			return nil
 		}
 		if !retryable(err, v) {
@@ -292,6 +303,7 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 
 func (e *engine) delete(ctx context.Context, wait bool) error {
 	what := fmt.Sprintf("volume %s to be deleted", describe(e.volume))
+	ours := false
 	for attempt := uint(1); ; attempt++ {
 		err := e.c.DeleteVolume(ctx, e.volume.ID)
 		if err == nil {
@@ -301,18 +313,22 @@ func (e *engine) delete(ctx context.Context, wait bool) error {
 			return e.timedOut(what)
 		}
 		if code, _ := StatusCode(err); code == 404 {
-			if attempt > 1 {
+			if ours {
 				e.changed, e.deleted = true, true
 			}
 			return nil
 		}
+		ours = ours || Transient(err)
 		v, rerr := e.read(ctx)
 		if rerr != nil {
 			return fmt.Errorf("delete volume %s: %s; then: %w", describe(e.volume), APIMessage(err), rerr)
 		}
 		if v == nil || v.Status == "deleting" {
-			e.changed, e.deleted = true, v == nil
+			// Deleted or being deleted: by our earlier request, or by
+			// someone else (then it is no change of ours).
+			e.changed = e.changed || ours
 			if v == nil {
+				e.deleted = ours
 				return nil
 			}
 			break
@@ -324,7 +340,9 @@ func (e *engine) delete(ctx context.Context, wait bool) error {
 			return e.timedOut(what)
 		}
 	}
-	e.changed = true
+	if e.volume.Status != "deleting" || ours {
+		e.changed = true
+	}
 	if !wait {
 		return nil
 	}

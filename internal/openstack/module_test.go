@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -637,4 +638,116 @@ func TestTLSSettingsApply(t *testing.T) {
 func e2(t *testing.T, a map[string]any) map[string]any {
 	out, _ := runModule(t, a)
 	return out
+}
+
+func TestOtherAuthMethods(t *testing.T) {
+	cfg := fastConfig(cluster()...)
+	cfg.ApplicationCredentials = map[string]string{"ac-1": "app-secret-42"}
+	e := newEnv(t, cfg)
+	appCred := map[string]any{"auth_type": "v3applicationcredential", "region_name": "RegionOne",
+		"auth": map[string]any{"auth_url": fakeopenstack.AuthURL(e.url), "application_credential_id": "ac-1",
+			"application_credential_secret": "app-secret-42"}}
+	out, raw := runModule(t, args("cloud", appCred, "volume", "v", "size", 1))
+	mustSucceed(t, out)
+	if strings.Contains(raw, "app-secret-42") {
+		t.Errorf("application credential secret printed: %s", raw)
+	}
+
+	// A token from elsewhere, scoped to the project: used as is (it cannot
+	// be renewed) and never printed.
+	token := issueToken(t, e.url)
+	auth := map[string]any{"auth_url": fakeopenstack.AuthURL(e.url), "token": token, "project_name": "admin",
+		"project_domain_name": "Default"}
+	a := args("volume", "v", "state", "absent", "auth_type", "token", "auth", auth)
+	delete(a, "cloud")
+	out, raw = runModule(t, a)
+	mustSucceed(t, out)
+	if strings.Contains(raw, token) {
+		t.Errorf("token printed: %s", raw)
+	}
+}
+
+// issueToken gets a project-scoped token with the fake's password.
+func issueToken(t *testing.T, base string) string {
+	t.Helper()
+	body := `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+		"domain": {"name": "Default"}, "password": "secret"}}}, "scope": {"project": {"name": "admin",
+		"domain": {"name": "Default"}}}}}`
+	resp, err := httpPost(fakeopenstack.AuthURL(base)+"/auth/tokens", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestAPITimeoutRetriesASlowRead(t *testing.T) {
+	e := newEnv(t, fastConfig(cluster()...))
+	mustSucceed(t, e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach")))
+	e.cloud.InjectFault(fakeopenstack.Fault{Service: "volume", Method: "GET", Path: "/volumes/detail", Delay: 1500 * time.Millisecond, Times: 1})
+	out := e.run(args("volume", "shared", "servers", []any{"s1"}, "api_timeout", 1))
+	mustSucceed(t, out)
+	slow := 0
+	for _, r := range e.cloud.Requests() {
+		if r.Method == "GET" && strings.HasSuffix(r.Path, "/volumes/detail") {
+			slow++
+		}
+	}
+	if slow < 3 { // the first run's, the one that timed out, its retry
+		t.Errorf("volume list requests: %d, want the slow one retried", slow)
+	}
+}
+
+func TestBusyVolumeIsWaitedFor(t *testing.T) {
+	cfg := fastConfig(cluster()...)
+	cfg.AttachLatency = 300 * time.Millisecond
+	e := newEnv(t, cfg)
+	// The first run returns while its attach is still in progress (wait:
+	// false); the second must get Cinder's refusal while the volume is
+	// reserved or attaching, and retry it.
+	mustSucceed(t, e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach", "servers", []any{"s1"}, "wait", false)))
+	e.cloud.InjectFault(fakeopenstack.Fault{Method: "POST", Path: "/os-volume_attachments", Status: 409, Skip: 1, Times: 1})
+	out := e.run(args("volume", "shared", "servers", []any{"s1", "s2", "s3"}))
+	mustSucceed(t, out)
+	if strings.Join(strs(out["attached"]), ",") != "s2,s3" {
+		t.Errorf("attached %v", out["attached"])
+	}
+	refused := 0
+	for _, r := range e.cloud.Requests() {
+		if r.Method == "POST" && strings.HasSuffix(r.Path, "/os-volume_attachments") && r.Status == 400 {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Error("no attach was refused while the volume was busy: the test proves nothing")
+	}
+	if got := e.attachedNames("shared"); strings.Join(got, ",") != "s1,s2,s3" {
+		t.Errorf("attached: %v", got)
+	}
+}
+
+func TestLostDetachAnswer(t *testing.T) {
+	e := newEnv(t, fastConfig(cluster()...))
+	mustSucceed(t, e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach", "servers", four())))
+	e.cloud.InjectFault(fakeopenstack.Fault{Method: "DELETE", Path: "/os-volume_attachments", Reset: true, After: true, Times: 1})
+	e.cloud.InjectFault(fakeopenstack.Fault{Method: "DELETE", Path: "/os-volume_attachments", Status: 502, After: true, Times: 1})
+	out := e.run(args("volume", "shared", "state", "absent", "servers", []any{"s1", "s2"}))
+	mustSucceed(t, out)
+	if out["changed"] != true || strings.Join(strs(out["detached"]), ",") != "s1,s2" {
+		t.Errorf("detached %v", out["detached"])
+	}
+	if got := e.attachedNames("shared"); strings.Join(got, ",") != "s3,s4" {
+		t.Errorf("attached: %v", got)
+	}
+}
+
+func httpPost(url, body string) (string, error) {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("POST %s: %s", url, resp.Status)
+	}
+	return resp.Header.Get("X-Subject-Token"), nil
 }
