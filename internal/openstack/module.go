@@ -114,7 +114,7 @@ func run(ctx context.Context, req *module.Request, o Options, c *Clients) (*modu
 	if err != nil {
 		return fail(err)
 	}
-	res := &module.Result{Changed: plan.Changes()}
+	res := &module.Result{Changed: plan.Changes(), Warnings: plan.Warnings}
 	if req.Diff {
 		res.Diff = diff(o, plan)
 	}

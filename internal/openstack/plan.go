@@ -23,6 +23,8 @@ type Current struct {
 // Plan is what the module does, in this order: create, detach, attach,
 // delete.
 type Plan struct {
+	// Warnings are differences the module leaves alone.
+	Warnings []string
 	Create bool
 	Detach []Server
 	Attach []Server
@@ -94,12 +96,25 @@ func Decide(o Options, cur Current) (Plan, error) {
 	}
 
 	if v == nil {
+		if looksLikeID(o.Volume) {
+			return Plan{}, &InputError{fmt.Sprintf("no volume has ID %s; to create a volume, give its name", o.Volume)}
+		}
 		if o.Size == 0 {
 			return Plan{}, &InputError{fmt.Sprintf("volume %q does not exist; give size (GiB) to create it", o.Volume)}
 		}
 		p.Create = true
-	} else if strings.HasPrefix(v.Status, "error") || v.Status == "deleting" {
-		return Plan{}, &InputError{fmt.Sprintf("volume %s is in status %s; it cannot be attached", describe(v), v.Status)}
+	} else {
+		if strings.HasPrefix(v.Status, "error") || v.Status == "deleting" {
+			return Plan{}, &InputError{fmt.Sprintf("volume %s is in status %s; it cannot be attached", describe(v), v.Status)}
+		}
+		if o.Size != 0 && o.Size != v.Size {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s has %d GiB, not the %d GiB of size; this module does not resize volumes",
+				describe(v), v.Size, o.Size))
+		}
+		if o.VolumeType != "" && o.VolumeType != v.VolumeType && !looksLikeID(o.VolumeType) {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s has volume type %q, not %q; this module does not retype volumes",
+				describe(v), v.VolumeType, o.VolumeType))
+		}
 	}
 
 	wanted := map[string]bool{}

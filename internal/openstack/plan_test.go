@@ -56,6 +56,8 @@ func TestDecide(t *testing.T) {
 		{name: "create and attach", opts: withSize(present, 1), cur: Current{Requested: []Server{srvA, srvB}, NewType: multiType},
 			create: true, attach: "a,b", after: "alpha,beta"},
 		{name: "missing size", opts: present, cur: Current{Requested: []Server{srvA}}, err: "give size"},
+		{name: "an ID that does not exist", opts: Options{Volume: "6f1c2a84-3b7e-4a5d-9c0e-2d8b7f4e1a93", State: Present, Size: 1},
+			cur: Current{Requested: []Server{srvA}, NewType: multiType}, err: "no volume has ID"},
 		{name: "new volume, plain type, two servers", opts: withSize(present, 1),
 			cur: Current{Requested: []Server{srvA, srvB}, NewType: &VolumeType{Name: "plain"}}, err: `volume type "plain", which is not multiattach`},
 		{name: "new volume, no default type, two servers", opts: withSize(present, 1), cur: Current{Requested: []Server{srvA, srvB}},
@@ -116,6 +118,16 @@ func TestDecide(t *testing.T) {
 }
 
 func withSize(o Options, size int) Options { o.Size = size; return o }
+
+func TestDecideWarnsAboutWhatItLeavesAlone(t *testing.T) {
+	p, err := Decide(Options{Volume: "shared", State: Present, Size: 5, VolumeType: "other"}, Current{Volume: vol(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 2 || !strings.Contains(p.Warnings[0], "does not resize") || !strings.Contains(p.Warnings[1], "does not retype") {
+		t.Errorf("warnings: %q", p.Warnings)
+	}
+}
 func exclusive(o Options) Options          { o.Exclusive = true; return o }
 
 func TestOptionsFromParams(t *testing.T) {
