@@ -25,10 +25,10 @@ type Current struct {
 type Plan struct {
 	// Warnings are differences the module leaves alone.
 	Warnings []string
-	Create bool
-	Detach []Server
-	Attach []Server
-	Delete bool
+	Create   bool
+	Detach   []Server
+	Attach   []Server
+	Delete   bool
 	// Before and After are the attached server names, sorted.
 	Before, After []string
 }
