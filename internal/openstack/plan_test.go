@@ -128,6 +128,7 @@ func TestDecideWarnsAboutWhatItLeavesAlone(t *testing.T) {
 		t.Errorf("warnings: %q", p.Warnings)
 	}
 }
+
 func exclusive(o Options) Options { o.Exclusive = true; return o }
 
 func TestOptionsFromParams(t *testing.T) {
