@@ -21,6 +21,8 @@ type engine struct {
 	volume   *Volume // last read
 	attached []Server
 	detached []Server
+	// deleting: Cinder accepted our deletion; deleted: the volume is gone.
+	deleting bool
 	deleted  bool
 }
 
@@ -341,7 +343,7 @@ func (e *engine) delete(ctx context.Context, wait bool) error {
 		}
 	}
 	if e.volume.Status != "deleting" || ours {
-		e.changed = true
+		e.changed, e.deleting = true, true
 	}
 	if !wait {
 		return nil

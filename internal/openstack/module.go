@@ -142,9 +142,11 @@ func run(ctx context.Context, req *module.Request, o Options, c *Clients) (*modu
 	res.Changed = e.changed
 	res.Values = vals
 	if applyErr != nil {
-		done := summary(o, plan.Create && e.changed, e.attached, e.detached, e.deleted, false)
-		return res, &module.Failure{Msg: fmt.Sprintf("%v (done before the failure: %s)", applyErr, done),
-			Changed: e.changed, Values: vals, Err: applyErr}
+		msg := applyErr.Error()
+		if e.changed {
+			msg += " (done before the failure: " + summary(o, plan.Create, e.attached, e.detached, e.deleting, false) + ")"
+		}
+		return res, &module.Failure{Msg: msg, Changed: e.changed, Values: vals, Err: applyErr}
 	}
 	res.Msg = summary(o, plan.Create, e.attached, e.detached, e.deleted || plan.Delete, false)
 	return res, nil

@@ -761,3 +761,17 @@ func httpPost(url, body string) (string, error) {
 	}
 	return resp.Header.Get("X-Subject-Token"), nil
 }
+
+func TestPermanentRefusalChangesNothing(t *testing.T) {
+	e := newEnv(t, fastConfig(cluster()...))
+	mustSucceed(t, e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach", "servers", []any{"s1"})))
+	e.cloud.InjectFault(fakeopenstack.Fault{Method: "POST", Path: "/os-volume_attachments", Status: 403, Times: 1})
+	out := e.run(args("volume", "shared", "servers", []any{"s1", "s2"}))
+	mustFail(t, out, "attaching volume shared", "to server s2 refused by Nova", "Forbidden")
+	if msg := out["msg"].(string); strings.Contains(msg, "done before") || out["changed"] != false {
+		t.Errorf("a refusal is no change: changed %v, msg %q", out["changed"], msg)
+	}
+	if got := e.attachedNames("shared"); strings.Join(got, ",") != "s1" {
+		t.Errorf("attached: %v", got)
+	}
+}
