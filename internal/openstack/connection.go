@@ -66,7 +66,17 @@ func ResolveCloud(o ConnOptions) (clientconfig.Cloud, error) {
 		}
 		cloud = *found
 	case map[string]any:
-		if err := decodeStrict(c, &cloud, "cloud"); err != nil {
+		entry := make(map[string]any, len(c))
+		for k, v := range c {
+			entry[k] = v
+		}
+		// clouds.yaml writes these as numbers (identity_api_version: 3).
+		for _, k := range []string{"identity_api_version", "volume_api_version"} {
+			if v, ok := entry[k]; ok && v != nil {
+				entry[k] = fmt.Sprint(v)
+			}
+		}
+		if err := decodeStrict(entry, &cloud, "cloud"); err != nil {
 			return cloud, err
 		}
 	case nil:

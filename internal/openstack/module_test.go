@@ -558,10 +558,16 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	// A wrong password in a cloud dict: the failure must not show it.
 	cloud := map[string]any{"auth": map[string]any{"auth_url": fakeopenstack.AuthURL(e.url), "username": "admin",
 		"password": "hunter2-wrong", "project_name": "admin", "user_domain_name": "Default", "project_domain_name": "Default"},
-		"region_name": "RegionOne"}
+		"region_name": "RegionOne", "identity_api_version": 3}
 	out, raw := runModule(t, args("cloud", cloud, "volume", "v"))
 	mustFail(t, out, "authentication at")
 	if strings.Contains(raw, "hunter2-wrong") {
+		t.Errorf("password printed: %s", raw)
+	}
+	cloud["auth"].(map[string]any)["password"] = "secret"
+	out, raw = runModule(t, args("cloud", cloud, "volume", "v", "state", "absent"))
+	mustSucceed(t, out)
+	if strings.Contains(raw, `"secret"`) {
 		t.Errorf("password printed: %s", raw)
 	}
 	// A right one, through auth: works, and is masked in invocation.
