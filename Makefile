@@ -58,6 +58,43 @@ clean:
 	rm -rf bin dist build $(addprefix plugins/modules/,$(MODULES))
 
 ### lab (issue 7) ###########################################################
+# The lab: VMs on this machine sharing a volume as Cinder multi-attach does.
+# LAB names the lab (.lab/$(LAB)); several labs can be up side by side.
+LAB ?= default
+NODES ?= 3
+NODE ?= 1
+FS ?= gfs2
+.PHONY: lab-up lab-down lab-ssh lab-inventory lab-e2e demo molecule-gfs2 molecule-ocfs2
+
+lab-up: tools
+	bin/lab up --lab $(LAB) --nodes $(NODES)
+
+lab-down: tools
+	bin/lab down --lab $(LAB)
+
+# A shell on node $(NODE), or CMD='...' run there (exit status passed on).
+lab-ssh: tools
+	@bin/lab ssh --lab $(LAB) $(NODE) $(CMD)
+
+lab-inventory: tools
+	@bin/lab inventory --lab $(LAB)
+
+# Two VMs, one hot-plugged shared volume, bytes written on one raw device and
+# read on the other, nothing left running (a phase of make test).
+lab-e2e: tools
+	LAB_E2E=1 $(GO) test -count=1 -timeout 30m -run 'TestE2E' -v ./internal/lab/
+
+# The main job on the lab: three nodes, one shared volume, FS=gfs2 or ocfs2.
+demo:
+	FS=$(FS) NODES=$(NODES) hack/demo
+
+# Molecule's test sequence for a scenario, run without Molecule (hack/molecule).
+molecule-gfs2: build
+	hack/molecule gfs2
+
+molecule-ocfs2: build
+	hack/molecule ocfs2
+
 ### molecule (issue 4) ######################################################
 ### real OpenStack (issue 6) ################################################
 # A real single-node OpenStack (Debian 12's Zed packages, fake virt driver,

@@ -9,6 +9,9 @@ root=$1
 # but not installed: the lab serves them to the guests, so that the roles'
 # install tasks really install. Debian would start corosync and dlm with a
 # one-node configuration at boot; left out of the image they cannot.
+# What the image itself was installed from is dropped first: only what the
+# cluster packages add is served.
+rm -f "$root"/var/cache/apt/archives/*.deb
 APT_CONFIG="$MMDEBSTRAP_APT_CONFIG" apt-get --yes --quiet --download-only \
   -o APT::Install-Recommends=true install $LAB_REPO_PACKAGES
 mkdir -p "$LAB_REPO_DIR"
@@ -24,7 +27,7 @@ install -d -m 0700 "$root"/root/.ssh
 printf '%s\n' "$LAB_AUTHORIZED_KEY" >"$root"/root/.ssh/authorized_keys
 chmod 0600 "$root"/root/.ssh/authorized_keys
 
-echo "/dev/vda / ext4 rw,relatime,errors=remount-ro 0 1" >"$root"/etc/fstab
+echo "LABEL=labroot / ext4 rw,relatime,errors=remount-ro 0 1" >"$root"/etc/fstab
 # The name comes from systemd.hostname= on the kernel command line.
 rm -f "$root"/etc/hostname
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root"/etc/hosts

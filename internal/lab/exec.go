@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // run runs a command and returns its stdout. The error names the command and
@@ -35,6 +37,9 @@ func runLogged(ctx context.Context, logPath string, env []string, name string, a
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
+	// Interrupted, mmdebstrap must still unmount what it mounted.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = time.Minute
 	if err := cmd.Run(); err != nil {
 		out, _ := os.ReadFile(logPath)
 		return fmt.Errorf("%s failed: %w (log %s):\n%s", name, err, logPath, tail(string(out), 30))

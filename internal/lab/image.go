@@ -134,7 +134,7 @@ func Build(ctx context.Context, cacheDir string, r Recipe, log io.Writer) (Image
 	// Nobody else holds the lock: any scratch directory is a dead build's.
 	stale, _ := filepath.Glob(filepath.Join(imagesDir, ".build-*"))
 	for _, d := range stale {
-		if err := os.RemoveAll(d); err != nil {
+		if err := removeBuildDir(d); err != nil {
 			return im, false, fmt.Errorf("remove an interrupted build: %w", err)
 		}
 	}
@@ -142,7 +142,7 @@ func Build(ctx context.Context, cacheDir string, r Recipe, log io.Writer) (Image
 	if err != nil {
 		return im, false, fmt.Errorf("create build directory: %w", err)
 	}
-	defer os.RemoveAll(scratch)
+	defer removeBuildDir(scratch)
 	if err := assemble(ctx, Image{Dir: scratch}, r, log); err != nil {
 		return im, false, err
 	}

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,12 +69,14 @@ func InventoryYAML(st *State, labDir string) ([]byte, error) {
 	inv := map[string]any{"all": map[string]any{"children": map[string]any{
 		ClusterGroup: map[string]any{"hosts": hosts},
 	}}}
-	b, err := yaml.Marshal(inv)
-	if err != nil {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Ansible inventory of the lab in %s, written by `lab`: do not edit.\n", labDir)
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(inv); err != nil {
 		return nil, fmt.Errorf("encode inventory: %w", err)
 	}
-	head := fmt.Sprintf("# Ansible inventory of the lab in %s, written by `lab`: do not edit.\n", labDir)
-	return append([]byte(head), b...), nil
+	return b.Bytes(), nil
 }
 
 // InventoryJSON is the same inventory in the form Ansible's script

@@ -245,15 +245,16 @@ func (l *Lab) vm(st *State, n Node) VM {
 		vm.RepoCommand = RepoCommand(st.Executable, Image{Dir: st.Image}.RepoDir(), l.marker())
 	}
 	for _, v := range st.VolumesOf(n.Name) {
-		vm.Volumes = append(vm.Volumes, VolumeDevice{ID: v.ID, Path: l.volumePath(v.ID)})
+		vm.Volumes = append(vm.Volumes, l.device(v))
 	}
 	return vm
 }
 
 // RepoCommand is what qemu runs for each guest connection to the package
-// source. The lab directory is in it so that `down` finds strays.
+// source. labDir (with its trailing slash: the marker) is in it so that
+// `down` finds strays.
 func RepoCommand(executable, repoDir, labDir string) string {
-	return fmt.Sprintf("%s repo-conn --repo %s --lab %s/", executable, repoDir, labDir)
+	return fmt.Sprintf("%s repo-conn --repo %s --lab %s", executable, repoDir, labDir)
 }
 
 // startNode boots node's VM, making its overlay on first start.

@@ -51,14 +51,14 @@ func TestQEMUArgsTCG(t *testing.T) {
 		VDESocket: "/lab/vde.ctl", RepoCommand: "/bin/lab repo-conn --repo /img/repo --lab /lab,x/",
 		QMPSocket: "/lab/node2.qmp", SerialSocket: "/lab/node2.serial", ConsoleLog: "/lab/node2.console",
 		PIDFile: "/lab/node2.pid",
-		Volumes: []VolumeDevice{{ID: "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10", Path: "/lab/volumes/v.raw"}},
+		Volumes: []VolumeDevice{{ID: "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10", Path: "/lab/volumes/v.raw", Slot: 0x10}},
 	}
 	args := QEMUArgs(vm)
 	for flag, want := range map[string]string{
 		"-accel": "tcg,tb-size=256", "-cpu": "max", "-m": "1280", "-smp": "1", "-machine": "pc",
 		"-kernel": "/img/vmlinuz", "-initrd": "/img/initrd.img", "-pidfile": "/lab/node2.pid",
 		"-qmp": "unix:/lab/node2.qmp,server=on,wait=off", "-serial": "chardev:serial0",
-		"-append": "root=/dev/vda rw console=ttyS0 quiet systemd.hostname=node2 lab.cluster_address=192.168.100.12/24",
+		"-append": "root=LABEL=labroot rw console=ttyS0 quiet systemd.hostname=node2 lab.cluster_address=192.168.100.12/24",
 	} {
 		if got := argsAfter(args, flag); len(got) != 1 || got[0] != want {
 			t.Errorf("%s = %q, want %q", flag, got, want)
@@ -86,7 +86,7 @@ func TestQEMUArgsTCG(t *testing.T) {
 		"virtio-net-pci,netdev=mgmt,mac=52:54:00:00:00:02,addr=0x3",
 		"virtio-net-pci,netdev=cluster,mac=52:54:00:c1:00:02,addr=0x4",
 		"virtio-blk-pci,drive=root,addr=0x5",
-		"virtio-blk-pci,id=d6d3c1a5e-0b7f-4c2a-9,drive=v6d3c1a5e-0b7f-4c2a-9,serial=6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10,share-rw=on",
+		"virtio-blk-pci,id=d6d3c1a5e-0b7f-4c2a-9,drive=v6d3c1a5e-0b7f-4c2a-9,serial=6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10,share-rw=on,addr=0x10",
 	} {
 		if !strings.Contains(devices, want) {
 			t.Errorf("devices lack %q:\n%s", want, devices)
@@ -116,7 +116,7 @@ func TestQEMUArgsKVMAndNoRepo(t *testing.T) {
 }
 
 func TestVolumeDevice(t *testing.T) {
-	v := VolumeDevice{ID: "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10", Path: "/x.raw"}
+	v := VolumeDevice{ID: "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10", Path: "/x.raw", Slot: 0x11}
 	if got := ByIDPath(v.ID); got != "/dev/disk/by-id/virtio-6d3c1a5e-0b7f-4c2a-9" {
 		t.Errorf("ByIDPath = %q", got)
 	}
@@ -135,7 +135,10 @@ func TestVolumeDevice(t *testing.T) {
 		t.Errorf("blockdev options = %v", bd)
 	}
 	dev := v.DeviceOptions()
-	if dev["share-rw"] != true || dev["serial"] != v.ID || dev["drive"] != v.NodeName() || dev["driver"] != "virtio-blk-pci" {
+	if _, ok := (VolumeDevice{ID: "x"}).DeviceOptions()["addr"]; ok {
+		t.Error("a volume without a slot got an address")
+	}
+	if dev["addr"] != "0x11" || dev["share-rw"] != true || dev["serial"] != v.ID || dev["drive"] != v.NodeName() || dev["driver"] != "virtio-blk-pci" {
 		t.Errorf("device options = %v", dev)
 	}
 }
@@ -350,6 +353,24 @@ func TestStateLookups(t *testing.T) {
 	}
 	if st.SSHPort(Node{Index: 4}) != 22004 || st.OpenStackPort() != 22099 {
 		t.Error("ports")
+	}
+}
+
+func TestFreeSlot(t *testing.T) {
+	st := &State{}
+	for want := 0x10; want <= 0x1f; want++ {
+		slot, err := st.freeSlot()
+		if err != nil || slot != want {
+			t.Fatalf("freeSlot = %#x, %v; want %#x", slot, err, want)
+		}
+		st.Volumes = append(st.Volumes, Volume{ID: fmt.Sprint(want), Slot: slot})
+	}
+	if _, err := st.freeSlot(); err == nil || !strings.Contains(err.Error(), "at most 16 volumes") {
+		t.Errorf("17th volume: %v", err)
+	}
+	st.Volumes = append(st.Volumes[:2], st.Volumes[3:]...) // slot 0x12 freed
+	if slot, _ := st.freeSlot(); slot != 0x12 {
+		t.Errorf("freed slot not reused: %#x", slot)
 	}
 }
 

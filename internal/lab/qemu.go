@@ -29,6 +29,7 @@ type VM struct {
 type VolumeDevice struct {
 	ID   string // the Cinder volume id: the device's serial
 	Path string // the raw file on the host
+	Slot int    // its PCI slot, the same on every VM and at every boot
 }
 
 // ByIDPath is the path under which a guest sees a volume, as with Nova:
@@ -75,21 +76,26 @@ func (v VolumeDevice) BlockdevOptions() map[string]any {
 
 // DeviceOptions are the device_add arguments: share-rw lets every VM open
 // the volume for writing while image locking still refuses an unshared
-// opener.
+// opener. The slot is fixed: left to QEMU, a hot-plugged disk takes a slot
+// before the root disk's, and after a reboot the guest names it vda.
 func (v VolumeDevice) DeviceOptions() map[string]any {
-	return map[string]any{
+	opts := map[string]any{
 		"driver":   "virtio-blk-pci",
 		"id":       v.DeviceID(),
 		"drive":    v.NodeName(),
 		"serial":   v.ID,
 		"share-rw": true,
 	}
+	if v.Slot != 0 { // 0: a volume recorded before slots were pinned
+		opts["addr"] = fmt.Sprintf("0x%x", v.Slot)
+	}
+	return opts
 }
 
 // KernelCommandLine is what the guest kernel boots with: the node's name
 // (it must equal `uname -n`) and its cluster address come from here.
 func (vm VM) KernelCommandLine() string {
-	return fmt.Sprintf("root=/dev/vda rw console=ttyS0 quiet systemd.hostname=%s lab.cluster_address=%s", vm.Name, vm.ClusterAddress)
+	return fmt.Sprintf("root=LABEL=labroot rw console=ttyS0 quiet systemd.hostname=%s lab.cluster_address=%s", vm.Name, vm.ClusterAddress)
 }
 
 // QEMUArgs is the qemu-system-x86_64 command line of vm. QEMU daemonizes
@@ -132,7 +138,7 @@ func QEMUArgs(vm VM) []string {
 	for _, v := range vm.Volumes {
 		args = append(args,
 			"-blockdev", fmt.Sprintf("driver=raw,node-name=%s,cache.direct=on,file.driver=file,file.filename=%s,file.aio=threads,file.cache.direct=on", v.NodeName(), v.Path),
-			"-device", fmt.Sprintf("virtio-blk-pci,id=%s,drive=%s,serial=%s,share-rw=on", v.DeviceID(), v.NodeName(), v.ID))
+			"-device", fmt.Sprintf("virtio-blk-pci,id=%s,drive=%s,serial=%s,share-rw=on%s", v.DeviceID(), v.NodeName(), v.ID, slotOption(v.Slot)))
 	}
 	return args
 }
@@ -147,4 +153,11 @@ func ClusterMAC(index int) string {
 // host's IP stack.
 func VDESwitchArgs(ctl, mgmt, pidFile string) []string {
 	return []string{"-s", ctl, "-M", mgmt, "-p", pidFile, "-d"}
+}
+
+func slotOption(slot int) string {
+	if slot == 0 {
+		return ""
+	}
+	return fmt.Sprintf(",addr=0x%x", slot)
 }

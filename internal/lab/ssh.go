@@ -41,8 +41,13 @@ func SSHArgs(key string, port int, batch bool, command ...string) []string {
 
 // RunOn runs a shell command on node over SSH and returns its stdout.
 func (l *Lab) RunOn(ctx context.Context, st *State, n Node, command string) ([]byte, error) {
+	return l.RunOnWithInput(ctx, st, n, command, "")
+}
+
+// RunOnWithInput is RunOn with stdin for the remote command.
+func (l *Lab) RunOnWithInput(ctx context.Context, st *State, n Node, command, stdin string) ([]byte, error) {
 	args := SSHArgs(Image{Dir: st.Image}.Key(), st.SSHPort(n), true, command)
-	out, err := run(ctx, "", "ssh", args...)
+	out, err := run(ctx, stdin, "ssh", args...)
 	if err != nil {
 		return out, fmt.Errorf("on %s: %w", n.Name, err)
 	}

@@ -34,7 +34,28 @@ type Node struct {
 type Volume struct {
 	ID       string   `json:"id"`
 	SizeMiB  int      `json:"size_mib"`
+	Slot     int      `json:"slot"`
 	Attached []string `json:"attached"`
+}
+
+// Volume PCI slots: after the fixed devices (slots 3 to 6), below 32.
+const (
+	firstVolumeSlot = 0x10
+	lastVolumeSlot  = 0x1f
+)
+
+// freeSlot is the lowest volume slot no volume of the lab has.
+func (s *State) freeSlot() (int, error) {
+	for slot := firstVolumeSlot; slot <= lastVolumeSlot; slot++ {
+		used := false
+		for _, v := range s.Volumes {
+			used = used || v.Slot == slot
+		}
+		if !used {
+			return slot, nil
+		}
+	}
+	return 0, fmt.Errorf("a lab has at most %d volumes: delete one first", lastVolumeSlot-firstVolumeSlot+1)
 }
 
 // ClusterSubnet holds the nodes' addresses on the private cluster link.

@@ -58,6 +58,10 @@ func (l *Lab) createVolume(st *State, id string, sizeMiB int) (*Volume, error) {
 	if sizeMiB <= 0 {
 		sizeMiB = DefaultVolumeMiB
 	}
+	slot, err := st.freeSlot()
+	if err != nil {
+		return nil, err
+	}
 	path := l.volumePath(id)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create volume directory: %w", err)
@@ -70,7 +74,7 @@ func (l *Lab) createVolume(st *State, id string, sizeMiB int) (*Volume, error) {
 	if err := f.Truncate(int64(sizeMiB) << 20); err != nil {
 		return nil, fmt.Errorf("size volume %s: %w", id, err)
 	}
-	st.Volumes = append(st.Volumes, Volume{ID: id, SizeMiB: sizeMiB, Attached: []string{}})
+	st.Volumes = append(st.Volumes, Volume{ID: id, SizeMiB: sizeMiB, Slot: slot, Attached: []string{}})
 	if err := saveState(l.statePath(), st); err != nil {
 		return nil, err
 	}
@@ -78,10 +82,11 @@ func (l *Lab) createVolume(st *State, id string, sizeMiB int) (*Volume, error) {
 }
 
 func (l *Lab) attach(ctx context.Context, st *State, id string, sizeMiB int, nodes []Node) error {
-	if _, err := l.createVolume(st, id, sizeMiB); err != nil {
+	v, err := l.createVolume(st, id, sizeMiB)
+	if err != nil {
 		return err
 	}
-	dev := VolumeDevice{ID: id, Path: l.volumePath(id)}
+	dev := l.device(*v)
 	var plugged []Node
 	for _, n := range nodes {
 		v := st.Volume(id)
@@ -191,7 +196,7 @@ func (l *Lab) Detach(ctx context.Context, id string, nodes []string) error {
 	if len(nodes) == 0 {
 		nodes = append([]string(nil), v.Attached...)
 	}
-	dev := VolumeDevice{ID: id, Path: l.volumePath(id)}
+	dev := l.device(*v)
 	for _, name := range nodes {
 		n, err := st.Node(name)
 		if err != nil {
@@ -247,6 +252,10 @@ func (l *Lab) unplug(ctx context.Context, n Node, dev VolumeDevice) error {
 		}
 	}
 	return nil
+}
+
+func (l *Lab) device(v Volume) VolumeDevice {
+	return VolumeDevice{ID: v.ID, Path: l.volumePath(v.ID), Slot: v.Slot}
 }
 
 // DeleteVolume removes a volume that no node has attached.
