@@ -142,8 +142,9 @@ func (c *Cloud) listServers(detail bool) http.HandlerFunc {
 		var filter *regexp.Regexp
 		if name := r.URL.Query().Get("name"); name != "" {
 			// Nova hands the name filter to the database as a regular
-			// expression: unanchored and case-insensitive.
-			re, err := regexp.Compile("(?i)" + name)
+			// expression: unanchored and case-insensitive (MySQL), with
+			// every "|" escaped first (_safe_regex_mysql): no alternatives.
+			re, err := regexp.Compile("(?i)" + strings.ReplaceAll(name, "|", `\|`))
 			if err != nil {
 				writeFault(w, http.StatusBadRequest, "Invalid regular expression in name filter: %v", err)
 				return

@@ -68,7 +68,8 @@
 //     406 outside the range); attaching a multiattach volume below 2.60 is a
 //     400 with Nova's message.
 //   - The server list's name filter is an unanchored case-insensitive regular
-//     expression, as in Nova: "s1" also matches "s10" and "S1".
+//     expression, as in Nova on MySQL: "s1" also matches "s10" and "S1".
+//     Nova escapes every "|" first, so "a|b" finds a literal "a|b" only.
 //   - An attach moves the volume available/in-use → reserved → attaching →
 //     in-use (Config.AttachLatency in total, a quarter of it reserved); the
 //     volume's attachments list the server only once the attach is complete.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -286,6 +287,11 @@ func TestNameFilterIsUnanchoredCaseInsensitiveRegex(t *testing.T) {
 	sort.Strings(names)
 	if strings.Join(names, ",") != "S1,s1,s10" {
 		t.Errorf("name=s1 matched %v", names)
+	}
+	// No alternatives: Nova escapes "|".
+	_, body = c.call("GET", "/compute/v2.1/servers?name="+url.QueryEscape("^(s1|s2)$"), nil)
+	if n := len(body["servers"].([]any)); n != 0 {
+		t.Errorf("^(s1|s2)$ matched %d servers; Nova escapes the |", n)
 	}
 	if status, _ := c.call("GET", "/compute/v2.1/servers?name=%28", nil); status != 400 {
 		t.Errorf("invalid regex: %d", status)

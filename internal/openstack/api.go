@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
@@ -227,14 +228,56 @@ func (c *Clients) GetServer(ctx context.Context, id string) (*Server, error) {
 	return &out, nil
 }
 
-// maxNameFilter bounds the name filter of one server list request, so
-// that the URL stays well below common limits.
-const maxNameFilter = 1500
+// minSharedPrefix is the shortest common prefix worth one list request for
+// several names; shorter ones could return much of the project.
+const minSharedPrefix = 3
+
+// nameFilter is a Nova name filter that finds name (exact) or every name
+// starting with it. Nova hands the filter to the database as a regular
+// expression, unanchored and (on MySQL) case-insensitive, and escapes "|"
+// itself, so alternatives cannot be combined in one filter and QuoteMeta's
+// "\|" must go back to "|". The caller matches the answers exactly.
+func nameFilter(name string, exact bool) string {
+	q := "^" + strings.ReplaceAll(regexp.QuoteMeta(name), `\|`, "|")
+	if exact {
+		q += "$"
+	}
+	return q
+}
+
+// nameQueries are the name filters that find every name: one for their
+// common prefix when it is long enough, else one per name.
+func nameQueries(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	if len(names) == 1 {
+		return []string{nameFilter(names[0], true)}
+	}
+	prefix := names[0]
+	for _, n := range names[1:] {
+		i := 0
+		for i < len(prefix) && i < len(n) && prefix[i] == n[i] {
+			i++
+		}
+		prefix = prefix[:i]
+	}
+	for !utf8.ValidString(prefix) {
+		prefix = prefix[:len(prefix)-1]
+	}
+	if utf8.RuneCountInString(prefix) >= minSharedPrefix {
+		return []string{nameFilter(prefix, false)}
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = nameFilter(n, true)
+	}
+	return out
+}
 
 // ResolveServers maps server names or IDs to servers, in the given order
-// without duplicates. Nova's name filter is an unanchored, case-insensitive
-// regular expression, so names are escaped and anchored, and the answers
-// are matched exactly here. Every missing or ambiguous name is reported
+// without duplicates. Names are looked up with nameQueries and matched
+// exactly here. Every missing or ambiguous name is reported
 // together.
 func (c *Clients) ResolveServers(ctx context.Context, refs []string) ([]Server, error) {
 	byRef := map[string]Server{}
@@ -257,28 +300,19 @@ func (c *Clients) ResolveServers(ctx context.Context, refs []string) ([]Server, 
 	}
 
 	byName := map[string][]Server{}
-	for len(names) > 0 {
-		var chunk []string
-		size := 0
-		for len(names) > 0 && (len(chunk) == 0 || size+len(regexp.QuoteMeta(names[0])) < maxNameFilter) {
-			chunk = append(chunk, names[0])
-			size += len(regexp.QuoteMeta(names[0])) + 1
-			names = names[1:]
-		}
-		quoted := make([]string, len(chunk))
-		for i, n := range chunk {
-			quoted[i] = regexp.QuoteMeta(n)
-		}
-		pages, err := servers.List(c.Compute, servers.ListOpts{Name: "^(" + strings.Join(quoted, "|") + ")$"}).AllPages(ctx)
+	seenID := map[string]bool{}
+	for _, filter := range nameQueries(names) {
+		pages, err := servers.List(c.Compute, servers.ListOpts{Name: filter}).AllPages(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list servers by name: %w", err)
+			return nil, fmt.Errorf("list servers by name (%s): %w", filter, err)
 		}
 		list, err := servers.ExtractServers(pages)
 		if err != nil {
-			return nil, fmt.Errorf("list servers by name: %w", err)
+			return nil, fmt.Errorf("list servers by name (%s): %w", filter, err)
 		}
 		for i := range list {
-			if contains(chunk, list[i].Name) {
+			if contains(names, list[i].Name) && !seenID[list[i].ID] {
+				seenID[list[i].ID] = true
 				byName[list[i].Name] = append(byName[list[i].Name], serverFrom(&list[i]))
 			}
 		}

@@ -781,3 +781,34 @@ func TestPermanentRefusalChangesNothing(t *testing.T) {
 		t.Errorf("attached: %v", got)
 	}
 }
+
+// Nova escapes "|" in its name filter, so names are looked up by their
+// common prefix when it is long enough, else one by one; never combined.
+func TestServerLookupQueries(t *testing.T) {
+	servers := append(cluster(), fakeopenstack.Server{Name: "web-a"}, fakeopenstack.Server{Name: "web-b"},
+		fakeopenstack.Server{Name: "web-a2"}, fakeopenstack.Server{Name: "x|y"})
+	e := newEnv(t, fastConfig(servers...))
+	lookups := func() []string {
+		var out []string
+		for _, r := range e.cloud.Requests() {
+			if r.Method == "GET" && strings.HasSuffix(r.Path, "/servers/detail") {
+				out = append(out, r.Query)
+			}
+		}
+		e.cloud.ResetRequests()
+		return out
+	}
+	mustSucceed(t, e.run(args("volume", "v", "size", 1, "volume_type", "multiattach", "servers", []any{"web-a", "web-b"})))
+	if q := lookups(); len(q) != 1 || !strings.Contains(q[0], "name=%5Eweb-&") && !strings.HasSuffix(q[0], "name=%5Eweb-") {
+		t.Errorf("shared prefix: %v", q)
+	}
+	mustSucceed(t, e.run(args("volume", "v", "servers", []any{"s1", "s2", "web-a"})))
+	if q := lookups(); len(q) != 3 {
+		t.Errorf("no shared prefix: %v", q)
+	}
+	out := e.run(args("volume", "v", "servers", []any{"x|y"}))
+	mustSucceed(t, out)
+	if strs(out["attached"])[0] != "x|y" {
+		t.Errorf("a name with |: %v", out["attached"])
+	}
+}
