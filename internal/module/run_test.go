@@ -116,9 +116,8 @@ func TestExecuteFailures(t *testing.T) {
 	})
 	t.Run("panic", func(t *testing.T) {
 		out, code, raw := execute(t, `{"name":"a","password":"pw-123"}`, func(ctx context.Context, req *Request) (*Result, error) {
-			var m map[string]int
-			m["x"] = 1 // nil map write
-			return nil, nil
+			past := len(req.Name) + 1
+			return nil, errors.New(req.Name[past:]) // slice bounds out of range
 		})
 		if code != 1 || out["failed"] != true || !strings.Contains(out["msg"].(string), "internal error in module testmod") {
 			t.Errorf("out = %v", out)
