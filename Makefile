@@ -86,7 +86,7 @@ lab-e2e: tools
 
 # The main job on the lab: three nodes, one shared volume, FS=gfs2 or ocfs2.
 demo:
-	FS=$(FS) NODES=$(NODES) hack/demo
+	FS=$(FS) NODES=$(NODES) LAB=$(LAB) hack/demo
 
 # Molecule's test sequence for a scenario, run without Molecule (hack/molecule).
 molecule-gfs2: build

@@ -500,3 +500,11 @@ func TestProcessOwnership(t *testing.T) {
 		t.Error("missing pid file")
 	}
 }
+
+func TestCloudServers(t *testing.T) {
+	servers := CloudServers(testState())
+	if len(servers) != 3 || servers[1].Name != "node2" ||
+		!reflect.DeepEqual(servers[1].Addresses, map[string][]string{"private": {"192.168.100.12"}}) {
+		t.Errorf("servers = %+v", servers)
+	}
+}
