@@ -72,7 +72,7 @@ var moleculeSSHOptions = []string{
 
 // moleculeVars are the variables Molecule puts on every group.
 var moleculeVars = map[string]any{
-	"molecule_file":               "{{ lookup('env', 'MOLECULE_FILE') }}",
+	"molecule_file":                "{{ lookup('env', 'MOLECULE_FILE') }}",
 	"molecule_ephemeral_directory": "{{ lookup('env', 'MOLECULE_EPHEMERAL_DIRECTORY') }}",
 	"molecule_scenario_directory":  "{{ lookup('env', 'MOLECULE_SCENARIO_DIRECTORY') }}",
 	"molecule_yml":                 "{{ lookup('file', molecule_file) | from_yaml }}",

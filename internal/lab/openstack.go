@@ -21,9 +21,9 @@ const CloudName = "lab"
 // CloudNetwork is the network name of the nodes' cluster addresses in Nova.
 const CloudNetwork = "private"
 
-func (l *Lab) cloudsYAML() string    { return l.path("clouds.yaml") }
-func (l *Lab) openstackPID() string  { return l.path("openstack.pid") }
-func (l *Lab) openstackLog() string  { return l.path("openstack.log") }
+func (l *Lab) cloudsYAML() string   { return l.path("clouds.yaml") }
+func (l *Lab) openstackPID() string { return l.path("openstack.pid") }
+func (l *Lab) openstackLog() string { return l.path("openstack.log") }
 
 // CloudServers are the lab's nodes as Nova servers: same names, and their
 // cluster addresses on network "private".
