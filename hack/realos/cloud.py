@@ -8,7 +8,8 @@ run with /usr/bin/python3 and OS_CLIENT_CONFIG_FILE/OS_CLOUD from `realos env`.
   cloud.py ready --compute-since T --volume-since T [--discover CMD]
                                         wait until every service answers and nova-compute and
                                         cinder-volume report after T (epoch s); CMD maps the host
-  cloud.py fixtures PREFIX N            flavor, image, multiattach type, N ACTIVE servers (JSON out)
+  cloud.py fixtures PREFIX N [--twins]  flavor, image, multiattach type, N ACTIVE servers (and two
+                                        sharing the name PREFIXtwin); JSON for the playbook out
   cloud.py clean PREFIX                 delete servers and volumes named PREFIX*
   cloud.py smoke                        one multiattach volume on two servers, and back
   cloud.py probe S1,S2,S3 TYPE          the bad and racy cases' answers, normalised (diff real vs fake)
@@ -210,12 +211,26 @@ def create_servers(c, prefix, count, flavor, image):
     return names
 
 
-def fixtures(prefix, count):
+def create_twins(c, name, flavor, image):
+    """Two servers with the same name (Nova allows it): the ambiguous-name case."""
+    have = [s for s in servers_named(c, name) if s["name"] == name and s["status"] != "ERROR"]
+    for _ in range(2 - len(have)):
+        call(c.compute, "POST", "/servers", microversion=COMPUTE_MV, json={"server": {
+            "name": name, "imageRef": image, "flavorRef": flavor, "networks": "none"}})
+    until(f"two servers named {name} ACTIVE", lambda: [s["status"] for s in servers_named(c, name)
+                                                       if s["name"] == name].count("ACTIVE") >= 2, 180)
+
+
+def fixtures(prefix, count, twins=False):
     c = connect()
     flavor, image, vtype = ensure_base(c)
-    names = create_servers(c, prefix, count, flavor, image)
-    log(f"{len(names)} servers ACTIVE, volume type {VOLUME_TYPE}")
-    json.dump({"mav_servers": names, "mav_volume_type": VOLUME_TYPE}, sys.stdout)
+    out = {"mav_volume_type": VOLUME_TYPE}
+    if twins:
+        out["mav_ambiguous_server"] = prefix + "twin"
+        create_twins(c, out["mav_ambiguous_server"], flavor, image)
+    out["mav_servers"] = create_servers(c, prefix, count, flavor, image)
+    log(f"{count} servers ACTIVE{' and two sharing a name' if twins else ''}, volume type {VOLUME_TYPE}")
+    json.dump(out, sys.stdout)
     print()
 
 
@@ -441,8 +456,8 @@ def main(argv):
     elif cmd == "ready":
         opts = dict(zip(argv[2::2], argv[3::2]))
         ready(float(opts["--compute-since"]), float(opts["--volume-since"]), opts.get("--discover"))
-    elif cmd == "fixtures" and len(argv) == 4:
-        fixtures(argv[2], int(argv[3]))
+    elif cmd == "fixtures" and len(argv) in (4, 5):
+        fixtures(argv[2], int(argv[3]), argv[4:] == ["--twins"])
     elif cmd == "clean" and len(argv) == 3:
         clean(argv[2])
     elif cmd == "smoke":
