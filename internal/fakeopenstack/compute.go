@@ -223,7 +223,7 @@ func (c *Cloud) showVolumeAttachment(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"volumeAttachment": attachmentJSON(v, a, requestMicroversion(r))})
 		return
 	}
-	writeFault(w, http.StatusNotFound, "Volume %s is not attached to instance %s.", r.PathValue("volume"), s.ID)
+	writeFault(w, http.StatusNotFound, "Instance %s is not attached to volume %s", r.PathValue("server"), r.PathValue("volume"))
 }
 
 func (v *volume) attachmentFor(serverID string) *attachment {
@@ -299,6 +299,18 @@ func (c *Cloud) attachVolume(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, http.StatusBadRequest, "Multiattach volumes are only supported starting with compute API version 2.60.")
 		return
 	}
+	// Nova's own check (its block device mappings, so attachments in
+	// progress too) comes before Cinder's reserve: a volume that is not
+	// multiattach may have one server, and the same server never twice.
+	if !v.multiattach && len(v.attachments) > 0 {
+		ids := make([]string, len(v.attachments))
+		for i, a := range v.attachments {
+			ids[i] = a.serverID
+		}
+		c.mu.Unlock()
+		writeFault(w, http.StatusBadRequest, "Invalid volume: volume %s is already attached to instances: %s", v.id, strings.Join(ids, " "))
+		return
+	}
 	if v.attachmentFor(s.ID) != nil {
 		c.mu.Unlock()
 		writeFault(w, http.StatusBadRequest, "Invalid volume: volume %s already attached", v.id)
@@ -311,8 +323,8 @@ func (c *Cloud) attachVolume(w http.ResponseWriter, r *http.Request) {
 	}
 	if !contains(allowed, v.status) {
 		c.mu.Unlock()
-		writeFault(w, http.StatusBadRequest, "Invalid input received: Invalid volume: Volume %s status must be %s (HTTP 400) (Request-ID: req-%s)",
-			v.id, orList(allowed), newUUID())
+		writeFault(w, http.StatusBadRequest, "Invalid input received: Invalid volume: Volume %s status must be %s to reserve, "+
+			"but the current status is %s. (HTTP 400) (Request-ID: req-%s)", v.id, strings.Join(allowed, " or "), v.status, newUUID())
 		return
 	}
 	used := map[string]bool{}
@@ -350,7 +362,11 @@ func (c *Cloud) completeAttach(v *volume, a *attachment, s *server, action *inst
 	if c.cfg.Attach != nil {
 		err = c.cfg.Attach(c.ctx, pub)
 	}
-	if !c.sleep(latency - latency/4) {
+	// Cinder marks the attachment attached before the volume in-use (two
+	// database updates): for the last twentieth of the latency the volume
+	// lists the server while still "attaching", and still refuses reserves.
+	settle := latency / 20
+	if !c.sleep(latency - latency/4 - settle) {
 		return
 	}
 	if hang {
@@ -361,15 +377,21 @@ func (c *Cloud) completeAttach(v *volume, a *attachment, s *server, action *inst
 		}
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err != nil {
 		v.attachments = remove(v.attachments, a)
 		v.settle()
 		c.finishAction(action, err)
+		c.mu.Unlock()
 		return
 	}
 	a.attached = true
 	a.attachedAt = time.Now()
+	c.mu.Unlock()
+	if !c.sleep(settle) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	v.settle()
 	c.finishAction(action, nil)
 }
@@ -384,16 +406,23 @@ func (c *Cloud) detachVolume(w http.ResponseWriter, r *http.Request) {
 	}
 	volumeID := r.PathValue("volume")
 	v := c.findVolume(volumeID)
+	if v == nil {
+		c.mu.Unlock()
+		writeFault(w, http.StatusNotFound, "Volume %s could not be found.", volumeID)
+		return
+	}
 	a := v.attachmentFor(s.ID)
 	if a == nil {
 		c.mu.Unlock()
-		writeFault(w, http.StatusNotFound, "volume_id not found: %s", volumeID)
+		writeFault(w, http.StatusNotFound, "Instance %s is not attached to volume %s", r.PathValue("server"), volumeID)
 		return
 	}
 	// Cinder's begin_detaching.
 	if v.status != "in-use" || !a.attached {
 		c.mu.Unlock()
-		writeFault(w, http.StatusBadRequest, "Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach.")
+		// Cinder's refusal as Nova wraps it.
+		writeFault(w, http.StatusBadRequest, "Invalid volume: Invalid input received: Invalid volume: Unable to detach volume. "+
+			"Volume status must be 'in-use' and attach_status must be 'attached' to detach. (HTTP 400) (Request-ID: req-%s)", newUUID())
 		return
 	}
 	v.status = "detaching"
@@ -510,13 +539,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func orList(items []string) string {
-	if len(items) < 2 {
-		return strings.Join(items, "")
-	}
-	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 func remove(list []*attachment, a *attachment) []*attachment {

@@ -313,7 +313,7 @@ func TestAttachStatusCycleAndReserveRules(t *testing.T) {
 	}
 	// Cinder refuses a second reserve while reserved or attaching.
 	status, body = c.attach("s2-id", volumeID)
-	if status != 400 || !strings.Contains(message(body), "status must be available, in-use or downloading") {
+	if status != 400 || !strings.Contains(message(body), "status must be available or in-use or downloading to reserve, but the current status is reserved.") {
 		t.Errorf("reserve while reserved: %d %q", status, message(body))
 	}
 	c.waitStatus(volumeID, "attaching")
@@ -398,7 +398,7 @@ func TestNonMultiattachVolumeAndDevices(t *testing.T) {
 	}
 	c.waitStatus(plain, "in-use")
 	status, body := c.attach("s2-id", plain)
-	if status != 400 || !strings.Contains(message(body), "status must be available or downloading") {
+	if status != 400 || !strings.Contains(message(body), "is already attached to instances: s1-id") {
 		t.Errorf("plain volume to a second server: %d %q", status, message(body))
 	}
 	// Devices are per server: s1 already has vdb.

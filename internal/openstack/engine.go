@@ -204,7 +204,9 @@ func (e *engine) attach(ctx context.Context, s Server, wait bool) error {
 		if v == nil {
 			return fmt.Errorf("volume %s disappeared while attaching it to server %s", describe(e.volume), s.Name)
 		}
-		if _, ok := v.AttachedTo(s.ID); ok {
+		// Cinder lists the attachment a moment before the volume leaves
+		// "attaching", and refuses the next reserve until it has.
+		if _, ok := v.AttachedTo(s.ID); ok && !transitional[v.Status] {
 			e.attachPace.observe(time.Since(started))
 			return nil
 		}
