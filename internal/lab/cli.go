@@ -85,12 +85,12 @@ type exitStatus struct{ code int }
 
 func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-type command func(ctx context.Context, name string, args []string) error
+type subcommand func(ctx context.Context, name string, args []string) error
 
-var commands map[string]command
+var commands map[string]subcommand
 
 func init() {
-	commands = map[string]command{
+	commands = map[string]subcommand{
 		"build":           cmdBuild,
 		"up":              cmdUp,
 		"down":            cmdDown,

@@ -3,27 +3,37 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/command"
 )
 
-// run runs a command and returns its stdout. The error names the command and
-// carries the end of its stderr. stdin, when not empty, is fed to it.
+// run runs a command through the project's runner and returns its stdout;
+// the error carries the command line, exit code and stderr. stdin, when not
+// empty, is fed to the command (the runner itself gives none).
 func run(ctx context.Context, stdin string, name string, args ...string) ([]byte, error) {
+	if stdin == "" {
+		res, err := command.Exec{}.Run(ctx, name, args...)
+		return []byte(res.Stdout), err
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdin = strings.NewReader(stdin)
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) && exitErr.Exited() {
+		_, err = command.Outcome(name, args, stdout.String(), stderr.String(), exitErr.ExitCode())
+	} else if err != nil {
+		err = &command.Error{Command: command.Line(name, args...), ExitCode: command.NotStarted, Stderr: strings.TrimSpace(stderr.String()), Err: err}
 	}
-	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail(stderr.String(), 20))
-	}
-	return stdout.Bytes(), nil
+	return stdout.Bytes(), err
 }
 
 // runLogged runs a long command with its output in logPath; on failure the

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/atomicfile"
 )
 
 // HostVars are the variables of one node in the lab's inventory: how
@@ -132,7 +132,7 @@ func (l *Lab) writeInventory(st *State) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(l.InventoryPath(), b); err != nil {
+	if err := atomicfile.Write(l.InventoryPath(), b, 0o644); err != nil {
 		return err
 	}
 	if st.InstanceConfig == "" {
@@ -142,7 +142,7 @@ func (l *Lab) writeInventory(st *State) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(st.InstanceConfig, b)
+	return atomicfile.Write(st.InstanceConfig, b, 0o644)
 }
 
 // WriteInstanceConfig writes Molecule's instance config to path now and
@@ -162,18 +162,4 @@ func (l *Lab) WriteInstanceConfig(ctx context.Context, path string) error {
 		return err
 	}
 	return l.writeInventory(st)
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

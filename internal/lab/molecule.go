@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/atomicfile"
 )
 
 // MoleculeConfig is the part of a scenario's molecule.yml that decides what
@@ -569,5 +571,5 @@ func writeYAML(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return writeFileAtomic(path, b)
+	return atomicfile.Write(path, b, 0o644)
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/atomicfile"
 )
 
 // State is what a lab directory records about its lab (lab.json). The
@@ -182,11 +184,7 @@ func saveState(path string, s *State) error {
 	if err != nil {
 		return fmt.Errorf("encode lab state: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write lab state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write lab state: %w", err)
 	}
 	return nil
