@@ -106,7 +106,11 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	}
 	if st != nil && l.healthy(st) {
 		if len(st.Nodes) == o.Nodes {
-			l.logf("already up with %d nodes (%s)", len(st.Nodes), l.marker())
+			l.logf("already up with %d nodes (%s)", len(st.Nodes), l.Dir)
+			// An up that was interrupted left VMs that may still boot.
+			if err := l.WaitSSH(ctx, st, st.Nodes, o.SSHTimeout); err != nil {
+				return err
+			}
 			return l.writeInventory(st)
 		}
 		return fmt.Errorf("the lab in %s is up with %d nodes, not %d: run `lab down` first, or `lab add-node`", l.Dir, len(st.Nodes), o.Nodes)
@@ -125,7 +129,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	}
 	portBase := o.PortBase
 	if portBase == 0 {
-		portBase = DefaultPortBase(l.marker())
+		portBase = DefaultPortBase(l.Dir)
 	}
 	st = &State{
 		PortBase:   portBase,
@@ -285,7 +289,7 @@ func OverlayArgs(base, overlay string) []string {
 // Down stops every process the lab started, by pid, and removes its disks,
 // volumes, sockets and state. The consoles' logs stay for a post-mortem.
 func (l *Lab) Down(ctx context.Context) error {
-	if _, err := os.Stat(l.marker()); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(l.Dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	// down is what ends a command that hangs (a reboot waiting for a dead
@@ -319,7 +323,7 @@ func (l *Lab) clear() error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(l.marker())
+	entries, err := os.ReadDir(l.Dir)
 	if err != nil {
 		return fmt.Errorf("read lab directory: %w", err)
 	}
@@ -370,7 +374,7 @@ func (l *Lab) requireState() (*State, error) {
 		return nil, err
 	}
 	if st == nil {
-		return nil, fmt.Errorf("no lab is up in %s: run `lab up` first", l.marker())
+		return nil, fmt.Errorf("no lab is up in %s: run `lab up` first", l.Dir)
 	}
 	return st, nil
 }
