@@ -72,7 +72,8 @@ lab-up: tools
 lab-down: tools
 	bin/lab down --lab $(LAB)
 
-# A shell on node $(NODE), or CMD='...' run there (exit status passed on).
+# A shell on node $(NODE), or CMD='...' run there: make fails when it fails
+# (bin/lab ssh itself exits with the command's own status).
 lab-ssh: tools
 	@bin/lab ssh --lab $(LAB) $(NODE) $(CMD)
 

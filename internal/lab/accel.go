@@ -19,11 +19,11 @@ func ChooseAccel(ctx context.Context, want, cacheDir string, im Image, log io.Wr
 	if want == "tcg" || want == "kvm" {
 		return want
 	}
-	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
 		return "tcg"
-	} else {
-		f.Close()
 	}
+	f.Close()
 	cached := filepath.Join(im.Dir, "accel")
 	if b, err := os.ReadFile(cached); err == nil {
 		return strings.TrimSpace(string(b))

@@ -275,10 +275,19 @@ func (l *Lab) startNode(ctx context.Context, st *State, n Node) error {
 		}
 	}
 	os.Truncate(l.ConsoleLog(n), 0)
-	if _, err := run(ctx, "", "qemu-system-x86_64", QEMUArgs(l.vm(st, n))...); err != nil {
-		return fmt.Errorf("start %s: %w", n.Name, err)
+	for attempt := 1; ; attempt++ {
+		_, err := run(ctx, "", "qemu-system-x86_64", QEMUArgs(l.vm(st, n))...)
+		// The image lock of a qemu that was just killed can outlive its
+		// pid for a moment.
+		if err != nil && attempt < 10 && strings.Contains(err.Error(), `Failed to get "write" lock`) {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("start %s: %w", n.Name, err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // OverlayArgs is the qemu-img command line of a node's copy-on-write disk.

@@ -33,7 +33,7 @@ func testState() *State {
 	}
 }
 
-// argAfter returns the argument that follows flag (its n-th occurrence).
+// argsAfter returns the arguments that follow each occurrence of flag.
 func argsAfter(args []string, flag string) []string {
 	var out []string
 	for i := 0; i+1 < len(args); i++ {

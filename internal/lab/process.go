@@ -34,8 +34,10 @@ func ownedAlive(pid int, marker string) bool {
 	if err != nil {
 		return false
 	}
-	// The state follows the parenthesised command name.
-	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+	// The state follows the parenthesised command name. A zombie leader
+	// is not gone while other threads still exit: the files (and qemu's
+	// image locks) are released by the last one.
+	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' && threads(pid) <= 1 {
 		return false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -125,4 +127,13 @@ func rssKiB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// threads counts pid's threads still in the process table.
+func threads(pid int) int {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	return len(tasks)
 }
