@@ -148,15 +148,11 @@ func (l *Lab) writeInventory(st *State) error {
 // WriteInstanceConfig writes Molecule's instance config to path now and
 // after every later change of the lab's nodes.
 func (l *Lab) WriteInstanceConfig(ctx context.Context, path string) error {
-	unlock, err := l.lock(ctx)
+	st, unlock, err := l.lockState(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := l.requireState()
-	if err != nil {
-		return err
-	}
 	st.InstanceConfig = absPath(path)
 	if err := saveState(l.statePath(), st); err != nil {
 		return err

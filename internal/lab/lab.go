@@ -351,15 +351,11 @@ func (l *Lab) clear() error {
 // Kill stops node's VM at once, as a power cut would. Its disk and its
 // attachments stay: `reboot` powers it on again.
 func (l *Lab) Kill(ctx context.Context, name string) error {
-	unlock, err := l.lock(ctx)
+	st, unlock, err := l.lockState(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := l.requireState()
-	if err != nil {
-		return err
-	}
 	n, err := st.Node(name)
 	if err != nil {
 		return err
@@ -375,6 +371,20 @@ func (l *Lab) Kill(ctx context.Context, name string) error {
 	os.Remove(l.pidFile(n))
 	l.logf("%s killed (pid %d)", n.Name, pid)
 	return nil
+}
+
+// lockState takes the lab's lock and reads its state, which must exist.
+func (l *Lab) lockState(ctx context.Context) (*State, func(), error) {
+	unlock, err := l.lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := l.requireState()
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return st, unlock, nil
 }
 
 func (l *Lab) requireState() (*State, error) {

@@ -14,15 +14,11 @@ func (l *Lab) AddNode(ctx context.Context, count int, sshTimeout time.Duration) 
 	if count < 1 {
 		return nil, fmt.Errorf("--count must be at least 1")
 	}
-	unlock, err := l.lock(ctx)
+	st, unlock, err := l.lockState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := l.requireState()
-	if err != nil {
-		return nil, err
-	}
 	if len(st.Nodes)+count > MaxNodes {
 		return nil, fmt.Errorf("a lab has at most %d nodes", MaxNodes)
 	}
@@ -87,15 +83,11 @@ type RebootOptions struct {
 // e.g. on a cluster file system that cannot unmount, becomes a reset. A
 // node that is not running (killed) is powered on.
 func (l *Lab) Reboot(ctx context.Context, name string, o RebootOptions) error {
-	unlock, err := l.lock(ctx)
+	st, unlock, err := l.lockState(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := l.requireState()
-	if err != nil {
-		return err
-	}
 	n, err := st.Node(name)
 	if err != nil {
 		return err

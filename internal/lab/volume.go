@@ -20,15 +20,11 @@ const DefaultVolumeMiB = 1024
 // its /dev/disk/by-id path; stopped ones get it when they start. Nodes that
 // have it already are left alone.
 func (l *Lab) Attach(ctx context.Context, id string, sizeMiB int, nodes []string) error {
-	unlock, err := l.lock(ctx)
+	st, unlock, err := l.lockState(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := l.requireState()
-	if err != nil {
-		return err
-	}
 	if len(nodes) == 0 {
 		nodes = st.nodeNames()
 	}
@@ -180,15 +176,11 @@ func (l *Lab) waitDevice(ctx context.Context, st *State, n Node, path string, pr
 // Detach hot-unplugs volume id from the named nodes (all that have it when
 // none are named). A node that does not have it is already detached.
 func (l *Lab) Detach(ctx context.Context, id string, nodes []string) error {
-	unlock, err := l.lock(ctx)
+	st, unlock, err := l.lockState(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := l.requireState()
-	if err != nil {
-		return err
-	}
 	v := st.Volume(id)
 	if v == nil {
 		return fmt.Errorf("no volume %s in this lab", id)
@@ -260,15 +252,11 @@ func (l *Lab) device(v Volume) VolumeDevice {
 
 // DeleteVolume removes a volume that no node has attached.
 func (l *Lab) DeleteVolume(ctx context.Context, id string) error {
-	unlock, err := l.lock(ctx)
+	st, unlock, err := l.lockState(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := l.requireState()
-	if err != nil {
-		return err
-	}
 	v := st.Volume(id)
 	if v == nil {
 		return nil
