@@ -96,7 +96,6 @@ molecule-gfs2: build
 molecule-ocfs2: build
 	hack/molecule ocfs2
 
-### molecule (issue 4) ######################################################
 ### real OpenStack (issue 6) ################################################
 # A real single-node OpenStack (Debian 12's Zed packages, fake virt driver,
 # LVM metadata on a loop device) on 127.0.0.1: hack/realos/realos.

@@ -473,8 +473,13 @@ func TestProcessOwnership(t *testing.T) {
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); close(waited) }()
 	pid := cmd.Process.Pid
-	if !ownedAlive(pid, marker) {
-		t.Fatal("own process not recognised")
+	// Start returns before the child has exec'd: until then its command
+	// line is this test binary's.
+	for deadline := time.Now().Add(5 * time.Second); !ownedAlive(pid, marker); {
+		if time.Now().After(deadline) {
+			t.Fatal("own process not recognised")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if ownedAlive(pid, marker+"other") {
 		t.Error("a process recognised under another lab's marker")
