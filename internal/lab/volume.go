@@ -237,13 +237,23 @@ func (l *Lab) unplug(ctx context.Context, n Node, dev VolumeDevice) error {
 			}
 		}
 	}
-	if _, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": dev.NodeName()}); err != nil {
+	// The device leaves the QOM tree a moment before QEMU frees it and lets
+	// go of its block node: until then blockdev-del answers "in use".
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": dev.NodeName()})
 		var qe *QMPError
-		if !errors.As(err, &qe) || !containsFold(qe.Desc, "not found") {
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &qe) && containsFold(qe.Desc, "not found"):
+			return nil
+		case errors.As(err, &qe) && containsFold(qe.Desc, "in use") && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond)
+		default:
 			return fmt.Errorf("unplug %s from %s: %w", dev.ID, n.Name, err)
 		}
 	}
-	return nil
 }
 
 func (l *Lab) device(v Volume) VolumeDevice {
