@@ -28,7 +28,7 @@ func (s System) GFS2(ctx context.Context, req *module.Request) (*module.Result, 
 	plan := PlanGFS2(w, state)
 	before := gfs2Props(state)
 	fail := func(changed bool, format string, args ...any) error {
-		return &module.Failure{Msg: fmt.Sprintf(format, args...), Changed: changed, Values: map[string]any{"device": w.Device}}
+		return deviceFailure(w.Device, changed, format, args...)
 	}
 
 	switch plan.Action {
@@ -36,7 +36,7 @@ func (s System) GFS2(ctx context.Context, req *module.Request) (*module.Result, 
 		return nil, fail(false, "%s", plan.Reason)
 	case Keep:
 		v := gfs2Values(w.Device, state.GFS2, false, plan.JournalsBefore)
-		return &module.Result{Msg: plan.Reason, Values: v, Diff: gfs2Diff(w.Device, before, before)}, nil
+		return &module.Result{Msg: plan.Reason, Values: v, Diff: propsDiff(w.Device, before, before)}, nil
 	}
 
 	// Checks that only read, made in check mode too so that it predicts
@@ -54,7 +54,7 @@ func (s System) GFS2(ctx context.Context, req *module.Request) (*module.Result, 
 
 	if req.CheckMode {
 		v := gfs2Predicted(w, state, plan)
-		return &module.Result{Changed: true, Msg: "check mode: would " + plan.Reason, Values: v, Diff: gfs2Diff(w.Device, before, gfs2PropsOf(v))}, nil
+		return &module.Result{Changed: true, Msg: "check mode: would " + plan.Reason, Values: v, Diff: propsDiff(w.Device, before, gfs2PropsOf(v))}, nil
 	}
 
 	switch plan.Action {
@@ -71,28 +71,17 @@ func (s System) GFS2(ctx context.Context, req *module.Request) (*module.Result, 
 		// the proof.
 		v := gfs2Values(w.Device, state.GFS2, false, plan.JournalsBefore)
 		v["journals"] = w.Journals
-		return &module.Result{Changed: true, Msg: plan.Reason, Values: v, Diff: gfs2Diff(w.Device, before, gfs2PropsOf(v))}, nil
+		return &module.Result{Changed: true, Msg: plan.Reason, Values: v, Diff: propsDiff(w.Device, before, gfs2PropsOf(v))}, nil
 	}
 
-	wiped := false
-	if plan.Action == Recreate {
-		if err := s.wipe(ctx, w.Device); err != nil {
-			return nil, fail(false, "%v", err)
-		}
-		wiped = true
-	}
-	if _, err := s.run(ctx, writeTimeout, "mkfs.gfs2", mkfsGFS2Args(w)...); err != nil {
-		return nil, fail(wiped, "create GFS2 on %s: %v", w.Device, err)
-	}
-	after, err := s.probe(ctx, w.Device)
+	after, err := s.format(ctx, w.Device, plan.Action == Recreate, "GFS2", "mkfs.gfs2", mkfsGFS2Args(w), func(st *blockdev.State) bool {
+		return st.GFS2 != nil && st.GFS2Error == "" && st.GFS2.LockTable == w.LockTable()
+	})
 	if err != nil {
-		return nil, fail(true, "mkfs.gfs2 succeeded but %s cannot be read back: %v", w.Device, err)
-	}
-	if after.GFS2 == nil || after.GFS2Error != "" || after.GFS2.LockTable != w.LockTable() {
-		return nil, fail(true, "mkfs.gfs2 succeeded but %s now holds %s", w.Device, after.Contents())
+		return nil, err
 	}
 	v := gfs2Values(w.Device, after.GFS2, true, 0)
-	return &module.Result{Changed: true, Msg: "created GFS2 on " + w.Device, Values: v, Diff: gfs2Diff(w.Device, before, gfs2Props(after))}, nil
+	return &module.Result{Changed: true, Msg: "created GFS2 on " + w.Device, Values: v, Diff: propsDiff(w.Device, before, gfs2Props(after))}, nil
 }
 
 // mkfsGFS2Args builds the mkfs.gfs2 command line. -O skips the prompt: the
@@ -171,8 +160,4 @@ func gfs2PropsOf(v map[string]any) map[string]any {
 		p[k] = v[k]
 	}
 	return p
-}
-
-func gfs2Diff(device string, before, after map[string]any) *module.Diff {
-	return &module.Diff{Before: before, After: after, BeforeHeader: device + " (before)", AfterHeader: device + " (after)"}
 }

@@ -28,7 +28,7 @@ func (s System) OCFS2(ctx context.Context, req *module.Request) (*module.Result,
 	plan := PlanOCFS2(w, state)
 	before := ocfs2Props(state)
 	fail := func(changed bool, format string, args ...any) error {
-		return &module.Failure{Msg: fmt.Sprintf(format, args...), Changed: changed, Values: map[string]any{"device": w.Device}}
+		return deviceFailure(w.Device, changed, format, args...)
 	}
 
 	switch plan.Action {
@@ -36,7 +36,7 @@ func (s System) OCFS2(ctx context.Context, req *module.Request) (*module.Result,
 		return nil, fail(false, "%s", plan.Reason)
 	case Keep:
 		v := ocfs2Values(w.Device, state.OCFS2, false, plan.SlotsBefore)
-		return &module.Result{Msg: plan.Reason, Values: v, Diff: gfs2Diff(w.Device, before, before)}, nil
+		return &module.Result{Msg: plan.Reason, Values: v, Diff: propsDiff(w.Device, before, before)}, nil
 	}
 
 	// Read-only checks, in check mode too.
@@ -61,7 +61,7 @@ func (s System) OCFS2(ctx context.Context, req *module.Request) (*module.Result,
 
 	if req.CheckMode {
 		v := ocfs2Predicted(w, state, plan)
-		return &module.Result{Changed: true, Msg: "check mode: would " + plan.Reason, Values: v, Diff: gfs2Diff(w.Device, before, ocfs2PropsOf(v))}, nil
+		return &module.Result{Changed: true, Msg: "check mode: would " + plan.Reason, Values: v, Diff: propsDiff(w.Device, before, ocfs2PropsOf(v))}, nil
 	}
 
 	if plan.Action == Grow || plan.Action == Shrink {
@@ -76,28 +76,17 @@ func (s System) OCFS2(ctx context.Context, req *module.Request) (*module.Result,
 			return nil, fail(true, "tunefs.ocfs2 succeeded but %s now holds %s", w.Device, after.Contents())
 		}
 		v := ocfs2Values(w.Device, after.OCFS2, false, plan.SlotsBefore)
-		return &module.Result{Changed: true, Msg: plan.Reason, Values: v, Diff: gfs2Diff(w.Device, before, ocfs2Props(after))}, nil
+		return &module.Result{Changed: true, Msg: plan.Reason, Values: v, Diff: propsDiff(w.Device, before, ocfs2Props(after))}, nil
 	}
 
-	wiped := false
-	if plan.Action == Recreate {
-		if err := s.wipe(ctx, w.Device); err != nil {
-			return nil, fail(false, "%v", err)
-		}
-		wiped = true
-	}
-	if _, err := s.run(ctx, writeTimeout, "mkfs.ocfs2", mkfsOCFS2Args(w)...); err != nil {
-		return nil, fail(wiped, "create OCFS2 on %s: %v", w.Device, err)
-	}
-	after, err := s.probe(ctx, w.Device)
+	after, err := s.format(ctx, w.Device, plan.Action == Recreate, "OCFS2", "mkfs.ocfs2", mkfsOCFS2Args(w), func(st *blockdev.State) bool {
+		return st.OCFS2 != nil && ocfs2Matches(w, st.OCFS2) && st.OCFS2.MaxSlots == w.Slots
+	})
 	if err != nil {
-		return nil, fail(true, "mkfs.ocfs2 succeeded but %s cannot be read back: %v", w.Device, err)
-	}
-	if after.OCFS2 == nil || !ocfs2Matches(w, after.OCFS2) || after.OCFS2.MaxSlots != w.Slots {
-		return nil, fail(true, "mkfs.ocfs2 succeeded but %s now holds %s", w.Device, after.Contents())
+		return nil, err
 	}
 	v := ocfs2Values(w.Device, after.OCFS2, true, 0)
-	return &module.Result{Changed: true, Msg: "created OCFS2 on " + w.Device, Values: v, Diff: gfs2Diff(w.Device, before, ocfs2Props(after))}, nil
+	return &module.Result{Changed: true, Msg: "created OCFS2 on " + w.Device, Values: v, Diff: propsDiff(w.Device, before, ocfs2Props(after))}, nil
 }
 
 // mkfsOCFS2Args builds the mkfs.ocfs2 command line. The cluster stack and

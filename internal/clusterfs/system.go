@@ -8,6 +8,7 @@ import (
 
 	"github.com/cinder-multiattach/cinder.multiattach/internal/blockdev"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/command"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/module"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/systemd"
 )
 
@@ -58,6 +59,39 @@ func (s System) wipe(ctx context.Context, device string) error {
 		return fmt.Errorf("wipe the signatures on %s: %w", device, err)
 	}
 	return nil
+}
+
+// format creates the file system fs with mkfs (after wiping the device when
+// recreate is set) and reads the device back; holds tells whether it now
+// holds what was asked for. Its errors are module failures whose changed
+// flag says whether the device was already written.
+func (s System) format(ctx context.Context, device string, recreate bool, fs, mkfs string, args []string, holds func(*blockdev.State) bool) (*blockdev.State, error) {
+	if recreate {
+		if err := s.wipe(ctx, device); err != nil {
+			return nil, deviceFailure(device, false, "%v", err)
+		}
+	}
+	if _, err := s.run(ctx, writeTimeout, mkfs, args...); err != nil {
+		return nil, deviceFailure(device, recreate, "create %s on %s: %v", fs, device, err)
+	}
+	after, err := s.probe(ctx, device)
+	if err != nil {
+		return nil, deviceFailure(device, true, "%s succeeded but %s cannot be read back: %v", mkfs, device, err)
+	}
+	if !holds(after) {
+		return nil, deviceFailure(device, true, "%s succeeded but %s now holds %s", mkfs, device, after.Contents())
+	}
+	return after, nil
+}
+
+// deviceFailure is a module failure about device.
+func deviceFailure(device string, changed bool, format string, args ...any) error {
+	return &module.Failure{Msg: fmt.Sprintf(format, args...), Changed: changed, Values: map[string]any{"device": device}}
+}
+
+// propsDiff is the diff of a device's properties.
+func propsDiff(device string, before, after map[string]any) *module.Diff {
+	return &module.Diff{Before: before, After: after, BeforeHeader: device + " (before)", AfterHeader: device + " (after)"}
 }
 
 // ocfs2MountedNodes asks mounted.ocfs2 for the nodes that have the OCFS2
