@@ -26,14 +26,27 @@ type State struct {
 
 	Signature      *Signature      // from blkid; nil when it found nothing
 	PartitionTable *PartitionTable // from go-diskfs; nil when none
-	Usage          Usage
+	// Data: none of the above, but the device is not blank where data
+	// starts or ends (FindData).
+	Data  *UnknownData
+	Usage Usage
 }
 
 // Empty reports whether nothing at all was found on the device: no file
 // system, no partition table, no other signature.
 func (s *State) Empty() bool {
 	return s.GFS2 == nil && s.GFS2Error == "" && s.OCFS2 == nil && s.OCFS2Error == "" &&
-		s.Signature == nil && s.PartitionTable == nil
+		s.Signature == nil && s.PartitionTable == nil && s.Data == nil
+}
+
+// Foreign reports whether the device holds anything besides a file system
+// of type fs: a partition table, or a signature of another type, or several.
+func (s *State) Foreign(fs string) bool {
+	if s.PartitionTable != nil {
+		return true
+	}
+	sig := s.Signature
+	return sig != nil && (sig.Ambivalent || sig.PTType != "" || (sig.Type != "" && sig.Type != fs))
 }
 
 // Contents describes in words what is on the device, for messages: type,
@@ -84,10 +97,16 @@ func (s *State) Contents() string {
 	}
 	if pt := s.PartitionTable; pt != nil {
 		d := fmt.Sprintf("%s partition table with %d partition(s)", strings.ToUpper(pt.Type), pt.Partitions)
+		if pt.Insane != "" {
+			d = fmt.Sprintf("%s partition table that is not sane (%s)", strings.ToUpper(pt.Type), pt.Insane)
+		}
 		if s.Signature != nil && s.Signature.PTUUID != "" {
 			d += " (UUID " + s.Signature.PTUUID + ")"
 		}
 		parts = append(parts, d)
+	}
+	if s.Data != nil {
+		parts = append(parts, fmt.Sprintf("data that no known signature explains (a non-zero byte at offset %d)", s.Data.Offset))
 	}
 	if len(parts) == 0 {
 		return "nothing"
@@ -121,6 +140,12 @@ func (p Prober) Probe(ctx context.Context, path string) (*State, error) {
 	}
 	defer dev.Close()
 	s := &State{Device: path, Size: dev.Size(), BlockDevice: dev.IsBlockDevice()}
+	if s.Usage, err = p.Host.UsageOf(path); err != nil {
+		return nil, fmt.Errorf("find out whether %s is in use: %w", path, err)
+	}
+	// Where this node has the file system mounted, its newest metadata (a
+	// journal gfs2_jadd just added) may still be in the page cache only.
+	syncMounts(s.Usage.Mounts)
 
 	s.GFS2, err = ReadGFS2(dev, dev.Size())
 	var corrupt *CorruptError
@@ -146,8 +171,14 @@ func (p Prober) Probe(ctx context.Context, path string) (*State, error) {
 	if s.PartitionTable, err = ReadPartitionTable(path); err != nil {
 		return nil, err
 	}
-	if s.Usage, err = p.Host.UsageOf(path); err != nil {
-		return nil, fmt.Errorf("find out whether %s is in use: %w", path, err)
+	if s.Empty() {
+		at, err := FindData(dev, dev.Size())
+		if err != nil {
+			return nil, fmt.Errorf("probe %s: %w", path, err)
+		}
+		if at >= 0 {
+			s.Data = &UnknownData{Offset: at}
+		}
 	}
 	if s.BlockDevice {
 		// The kernel refuses an exclusive open of a device that is mounted
@@ -160,4 +191,17 @@ func (p Prober) Probe(ctx context.Context, path string) (*State, error) {
 		}
 	}
 	return s, nil
+}
+
+// syncMounts writes back what the kernel holds for the given mounts
+// (syncfs), best effort: the probe then reads what the file system holds.
+func syncMounts(mounts []Mount) {
+	for _, m := range mounts {
+		fd, err := unix.Open(m.MountPoint, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		_ = unix.Syncfs(fd)
+		unix.Close(fd)
+	}
 }

@@ -3,6 +3,7 @@ package blockdev
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -197,7 +198,7 @@ func TestProbeRealImages(t *testing.T) {
 }
 
 func TestReadPartitionTable(t *testing.T) {
-	for name, want := range map[string]PartitionTable{"gpt": {"gpt", 2}, "mbr": {"mbr", 1}} {
+	for name, want := range map[string]PartitionTable{"gpt": {Type: "gpt", Partitions: 2}, "mbr": {Type: "mbr", Partitions: 1}} {
 		pt, err := ReadPartitionTable(otherImages[name](t))
 		if err != nil || pt == nil || *pt != want {
 			t.Errorf("%s: %+v %v", name, pt, err)
@@ -206,6 +207,115 @@ func TestReadPartitionTable(t *testing.T) {
 	pt, err := ReadPartitionTable(otherImages["ext4"](t))
 	if err != nil || pt != nil {
 		t.Errorf("ext4: %+v %v", pt, err)
+	}
+}
+
+// A GPT header with a valid-looking signature that describes a partition
+// array of 2^40 bytes: go-diskfs would allocate it whole and the module die
+// out of memory, with no JSON result. It must count as a damaged table.
+func TestReadPartitionTableInsaneGPTHeader(t *testing.T) {
+	img := sparseImage(t, 4<<20)
+	hdr := make([]byte, 92)
+	copy(hdr, "EFI PART")
+	binary.LittleEndian.PutUint32(hdr[80:], 1<<20) // entries
+	binary.LittleEndian.PutUint32(hdr[84:], 1<<20) // bytes per entry
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(hdr, 512); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	pt, err := ReadPartitionTable(img)
+	if err != nil || pt == nil || pt.Type != "gpt" || !strings.Contains(pt.Insane, "1048576 entries of 1048576 bytes") {
+		t.Fatalf("%+v %v", pt, err)
+	}
+	s := &State{Device: img, PartitionTable: pt}
+	if s.Empty() || !strings.Contains(s.Contents(), "GPT partition table that is not sane (its header describes 1048576 entries") {
+		t.Errorf("contents %q", s.Contents())
+	}
+}
+
+func TestFindData(t *testing.T) {
+	const size = 32 << 20
+	for _, c := range []struct {
+		name string
+		at   int64 // where a non-zero byte is written; -1: none
+		want int64
+	}{
+		{"blank", -1, -1},
+		{"first byte", 0, 0},
+		{"end of the head", scanHead - 1, scanHead - 1},
+		{"between head and tail: not looked at", scanHead + 4096, -1},
+		{"last MiB", size - scanTail + 10, size - scanTail + 10},
+		{"last byte", size - 1, size - 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := sparseImage(t, size)
+			if c.at >= 0 {
+				f, err := os.OpenFile(img, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteAt([]byte{0x5a}, c.at); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+			}
+			dev, err := Open(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			if got, err := FindData(dev, dev.Size()); err != nil || got != c.want {
+				t.Errorf("FindData = %d, %v; want %d", got, err, c.want)
+			}
+		})
+	}
+	// Devices smaller than the head are read once, to their end.
+	small := sparseImage(t, 100<<10)
+	f, _ := os.OpenFile(small, os.O_WRONLY, 0)
+	f.WriteAt([]byte{1}, 100<<10-1)
+	f.Close()
+	dev, err := Open(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	if got, err := FindData(dev, dev.Size()); err != nil || got != 100<<10-1 {
+		t.Errorf("small: %d %v", got, err)
+	}
+}
+
+// Data that blkid does not recognise is data: a file system behind an erased
+// partition table, or one whose signatures were wiped.
+func TestProbeUnrecognisedData(t *testing.T) {
+	requireTools(t, "blkid", "mkfs.ext4", "wipefs")
+	p := Prober{Run: command.Exec{}, Host: DefaultHost}
+	for name, make := range map[string]func(img string){
+		"ext4 at 1 MiB without a partition table": func(img string) {
+			tool(t, "mkfs.ext4", "-q", "-E", "offset=1048576", img, "60M")
+		},
+		"ext4 with its signatures wiped": func(img string) {
+			tool(t, "mkfs.ext4", "-q", img)
+			tool(t, "wipefs", "--all", "--quiet", img)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			img := sparseImage(t, 64<<20)
+			make(img)
+			if out, _ := exec.Command("blkid", "-p", img).CombinedOutput(); len(out) > 0 {
+				t.Fatalf("test premise: blkid sees %s", out)
+			}
+			s, err := p.Probe(context.Background(), img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Empty() || s.Data == nil || !strings.Contains(s.Contents(), "data that no known signature explains (a non-zero byte at offset ") {
+				t.Errorf("%+v: %q", s, s.Contents())
+			}
+		})
 	}
 }
 

@@ -64,7 +64,8 @@ func (s System) GFS2(ctx context.Context, req *module.Request) (*module.Result, 
 			args = append(args, "-J", strconv.Itoa(w.JournalSize))
 		}
 		if _, err := s.run(ctx, writeTimeout, "gfs2_jadd", append(args, plan.MountPoint)...); err != nil {
-			return nil, fail(false, "add %d journals to %s: %v (gfs2_jadd may have added some before failing; run again to finish)", plan.AddJournals, w.Device, err)
+			// gfs2_jadd adds one journal after another: some may be there.
+			return nil, fail(true, "add %d journals to %s: %v (gfs2_jadd may have added some before failing; run again to finish)", plan.AddJournals, w.Device, err)
 		}
 		// The kernel writes the new jindex entries back in its own time,
 		// so a fresh probe may not show them yet: gfs2_jadd's success is

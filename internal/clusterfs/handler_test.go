@@ -19,12 +19,16 @@ type probes struct {
 	t      *testing.T
 	states []*blockdev.State
 	err    error
+	after  error // returned once the states are used up
 	n      int
 }
 
 func (p *probes) probe(_ context.Context, device string) (*blockdev.State, error) {
 	if p.err != nil {
 		return nil, p.err
+	}
+	if p.n >= len(p.states) && p.after != nil {
+		return nil, p.after
 	}
 	if p.n >= len(p.states) {
 		p.t.Fatalf("unexpected probe %d of %s", p.n+1, device)
@@ -163,14 +167,33 @@ func TestGFS2CreateAllOptions(t *testing.T) {
 }
 
 func TestGFS2MkfsFails(t *testing.T) {
-	f := newFixture(t, []*blockdev.State{emptyState()}, nil,
+	// mkfs refused before writing: the device reads empty again.
+	f := newFixture(t, []*blockdev.State{emptyState(), emptyState()}, nil,
 		expect(mkfsGFS2, "-O", "-p", "lock_dlm", "-t", "lab:data", "-j", "3", dev).Fails(255, "gfs2 will not fit on this device.\n"))
 	_, err := f.system().GFS2(context.Background(), request(t, GFS2Spec, gfs2Args))
 	failure(t, err, false, "create GFS2 on "+dev, "mkfs.gfs2 -O -p lock_dlm -t lab:data -j 3 "+dev+": exit code 255: gfs2 will not fit on this device.")
 }
 
-func TestGFS2MkfsMissing(t *testing.T) {
+// mkfs killed halfway (SIGXFSZ, out of space): what it wrote is a change.
+func TestGFS2MkfsFailsAfterWriting(t *testing.T) {
+	half := emptyState()
+	half.Data = &blockdev.UnknownData{Offset: 65536}
+	f := newFixture(t, []*blockdev.State{emptyState(), half}, nil,
+		expect(mkfsGFS2, "-O", "-p", "lock_dlm", "-t", "lab:data", "-j", "3", dev).Fails(153, ""))
+	_, err := f.system().GFS2(context.Background(), request(t, GFS2Spec, gfs2Args))
+	failure(t, err, true, "create GFS2 on "+dev, "the device now holds data that no known signature explains (a non-zero byte at offset 65536)")
+}
+
+func TestGFS2MkfsFailsUnreadable(t *testing.T) {
 	f := newFixture(t, []*blockdev.State{emptyState()}, nil,
+		expect(mkfsGFS2, "-O", "-p", "lock_dlm", "-t", "lab:data", "-j", "3", dev).Fails(1, "I/O error"))
+	f.probes.after = errors.New("read /dev/x at 0: input/output error")
+	_, err := f.system().GFS2(context.Background(), request(t, GFS2Spec, gfs2Args))
+	failure(t, err, true, "create GFS2 on "+dev, "cannot be read back: read /dev/x")
+}
+
+func TestGFS2MkfsMissing(t *testing.T) {
+	f := newFixture(t, []*blockdev.State{emptyState(), emptyState()}, nil,
 		expect(mkfsGFS2, "-O", "-p", "lock_dlm", "-t", "lab:data", "-j", "3", dev).Missing())
 	_, err := f.system().GFS2(context.Background(), request(t, GFS2Spec, gfs2Args))
 	failure(t, err, false, "executable file not found")
@@ -202,7 +225,7 @@ func TestGFS2WipeFails(t *testing.T) {
 }
 
 func TestGFS2MkfsFailsAfterWipe(t *testing.T) {
-	f := newFixture(t, []*blockdev.State{ext4State()}, nil,
+	f := newFixture(t, []*blockdev.State{ext4State(), emptyState()}, nil,
 		expect("wipefs", "--all", dev),
 		expect(mkfsGFS2, "-O", "-p", "lock_dlm", "-t", "lab:data", "-j", "3", dev).Fails(1, "boom"))
 	_, err := f.system().GFS2(context.Background(), request(t, GFS2Spec, with(gfs2Args, "force", true)))
@@ -240,7 +263,7 @@ func TestGFS2JaddFails(t *testing.T) {
 	f := newFixture(t, []*blockdev.State{mounted(gfs2State("lab:data", "lock_dlm", 2), "gfs2", "/srv/data")}, []string{"dlm.service"},
 		expect("gfs2_jadd", "-j", "1", "/srv/data").Fails(1, "gfs2_jadd: not enough space"))
 	_, err := f.system().GFS2(context.Background(), request(t, GFS2Spec, gfs2Args))
-	failure(t, err, false, "add 1 journals to "+dev, "gfs2_jadd -j 1 /srv/data: exit code 1: gfs2_jadd: not enough space")
+	failure(t, err, true, "add 1 journals to "+dev, "gfs2_jadd -j 1 /srv/data: exit code 1: gfs2_jadd: not enough space")
 }
 
 func TestGFS2AddJournalsNolockNeedsNoStack(t *testing.T) {
@@ -365,7 +388,7 @@ func TestOCFS2CreateAllOptions(t *testing.T) {
 }
 
 func TestOCFS2MkfsFails(t *testing.T) {
-	f := newFixture(t, []*blockdev.State{emptyState()}, nil,
+	f := newFixture(t, []*blockdev.State{emptyState(), emptyState()}, nil,
 		expect("mkfs.ocfs2", "-N", "3", "-L", "web", "--cluster-stack=o2cb", "--cluster-name=lab", dev).
 			Fails(1, `mkfs.ocfs2: Unable to find available bit while formatting journal "journal:0002"`))
 	_, err := f.system().OCFS2(context.Background(), request(t, OCFS2Spec, ocfs2Args))

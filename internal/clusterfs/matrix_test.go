@@ -95,6 +95,10 @@ var fixtures = []imageFixture{
 	{"mbr", []string{"parted"}, func(t testing.TB, img string) {
 		tool(t, "parted", "-s", img, "mklabel", "msdos", "mkpart", "primary", "1MiB", "100MiB")
 	}, 128 << 20, "PTUUID"},
+	// blkid sees nothing: an ext4 that began at 1 MiB, behind an erased table.
+	{"data blkid misses", []string{"mkfs.ext4"}, func(t testing.TB, img string) {
+		tool(t, "mkfs.ext4", "-q", "-E", "offset=1048576", img, "100M")
+	}, 128 << 20, ""},
 	{"gfs2 other lock table", []string{"mkfs.gfs2"}, func(t testing.TB, img string) {
 		tool(t, "mkfs.gfs2", "-O", "-p", "lock_dlm", "-t", "other:data", "-j", "2", img)
 	}, 128 << 20, "UUID"},
@@ -136,6 +140,7 @@ var modulesUnderTest = []moduleUnderTest{
 			"xfs":                   {"refuse", append([]string{`xfs file system (label "scratch", UUID `}, refuseTable...)},
 			"gpt":                   {"refuse", append([]string{"GPT partition table with 2 partition(s) (UUID "}, refuseTable...)},
 			"mbr":                   {"refuse", append([]string{"MBR partition table with 1 partition(s) (UUID "}, refuseTable...)},
+			"data blkid misses":     {"refuse", append([]string{"data that no known signature explains (a non-zero byte at offset 1049"}, refuseTable...)},
 			"gfs2 other lock table": {"refuse", append([]string{`GFS2 file system (lock table "other:data", protocol lock_dlm, 2 journals, UUID `, `not "lab:data"`}, refuseTable...)},
 			"gfs2 same":             {"keep", []string{`already holds GFS2 with lock table "lab:data" and 2 journals`}},
 			"ocfs2 other cluster":   {"refuse", append([]string{`OCFS2 file system (label "old", cluster o2cb/prod, 2 slots, UUID `}, refuseTable...)},
@@ -151,6 +156,7 @@ var modulesUnderTest = []moduleUnderTest{
 			"xfs":                   {"refuse", append([]string{`xfs file system (label "scratch", UUID `}, refuseTable...)},
 			"gpt":                   {"refuse", append([]string{"GPT partition table with 2 partition(s) (UUID "}, refuseTable...)},
 			"mbr":                   {"refuse", append([]string{"MBR partition table with 1 partition(s) (UUID "}, refuseTable...)},
+			"data blkid misses":     {"refuse", append([]string{"data that no known signature explains (a non-zero byte at offset 1049"}, refuseTable...)},
 			"gfs2 other lock table": {"refuse", append([]string{`GFS2 file system (lock table "other:data"`}, refuseTable...)},
 			"gfs2 same":             {"refuse", append([]string{`GFS2 file system (lock table "lab:data"`}, refuseTable...)},
 			"ocfs2 other cluster":   {"refuse", append([]string{`OCFS2 file system (label "old", cluster o2cb/prod`, `belongs to cluster "prod", not "lab"`}, refuseTable...)},

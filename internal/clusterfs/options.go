@@ -182,7 +182,7 @@ func ParseOCFS2(p module.Params) (OCFS2Want, error) {
 	if strings.ContainsRune(w.Label, 0) {
 		problems = append(problems, "label must not contain a NUL byte")
 	}
-	if err := ValidateOCFS2ClusterName(w.ClusterName); err != nil {
+	if err := ValidateOCFS2ClusterName(w.ClusterStack, w.ClusterName); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
@@ -191,8 +191,10 @@ func ParseOCFS2(p module.Params) (OCFS2Want, error) {
 	return w, nil
 }
 
-// ValidateOCFS2ClusterName applies o2cb's rule: 1 to 16 letters or digits.
-func ValidateOCFS2ClusterName(name string) error {
+// ValidateOCFS2ClusterName applies the cluster stack's rule: o2cb takes 1 to
+// 16 letters or digits; pacemaker's cluster names (corosync's, as dlm uses
+// them) may also hold '-', '_' and '.', and the superblock keeps 16 bytes.
+func ValidateOCFS2ClusterName(stack, name string) error {
 	if name == "" {
 		return errors.New("cluster_name must not be empty")
 	}
@@ -200,7 +202,12 @@ func ValidateOCFS2ClusterName(name string) error {
 		return fmt.Errorf("cluster_name %q is too long (%d characters, at most %d)", name, len(name), maxOCFS2ClusterName)
 	}
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9':
+		case stack == "pcmk" && (r == '-' || r == '_' || r == '.'):
+		case stack == "pcmk":
+			return fmt.Errorf("cluster_name %q has invalid character %q (letters, digits, '-', '_' and '.' only, for the pcmk stack)", name, r)
+		default:
 			return fmt.Errorf("cluster_name %q has invalid character %q (letters and digits only, as o2cb requires)", name, r)
 		}
 	}

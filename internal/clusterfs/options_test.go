@@ -98,24 +98,32 @@ func TestGFS2SpecRejects(t *testing.T) {
 }
 
 func TestValidateOCFS2ClusterName(t *testing.T) {
-	for name, want := range map[string]string{
-		"ocfs2lab":              "",
-		"A1":                    "",
-		strings.Repeat("x", 16): "",
-		strings.Repeat("x", 17): "too long (17 characters, at most 16)",
-		"":                      "must not be empty",
-		"my-cluster":            "invalid character '-'",
-		"my_cluster":            "invalid character '_'",
-		"space here":            "invalid character ' '",
-		"dot.name":              "invalid character '.'",
-		"\u00e9t\u00e9":         "invalid character",
+	for _, c := range []struct{ stack, name, want string }{
+		{"o2cb", "ocfs2lab", ""},
+		{"o2cb", "A1", ""},
+		{"o2cb", strings.Repeat("x", 16), ""},
+		{"o2cb", strings.Repeat("x", 17), "too long (17 characters, at most 16)"},
+		{"o2cb", "", "must not be empty"},
+		{"o2cb", "my-cluster", "invalid character '-' (letters and digits only"},
+		{"o2cb", "my_cluster", "invalid character '_'"},
+		{"o2cb", "space here", "invalid character ' '"},
+		{"o2cb", "dot.name", "invalid character '.'"},
+		{"o2cb", "\u00e9t\u00e9", "invalid character"},
+		// mkfs.ocfs2 --cluster-stack=pcmk takes these (pcs's examples use them).
+		{"pcmk", "my_cluster", ""},
+		{"pcmk", "ha-cluster", ""},
+		{"pcmk", "ha.cluster", ""},
+		{"pcmk", strings.Repeat("x", 17), "too long"},
+		{"pcmk", "", "must not be empty"},
+		{"pcmk", "a b", "invalid character ' ' (letters, digits, '-', '_' and '.' only"},
+		{"pcmk", "a:b", "invalid character ':'"},
 	} {
-		err := ValidateOCFS2ClusterName(name)
+		err := ValidateOCFS2ClusterName(c.stack, c.name)
 		switch {
-		case want == "" && err != nil:
-			t.Errorf("%q: %v", name, err)
-		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
-			t.Errorf("%q: want %q, got %v", name, want, err)
+		case c.want == "" && err != nil:
+			t.Errorf("%s %q: %v", c.stack, c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s %q: want %q, got %v", c.stack, c.name, c.want, err)
 		}
 	}
 }

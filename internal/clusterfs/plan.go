@@ -55,14 +55,21 @@ const forceHint = "force: true would destroy it"
 
 // PlanGFS2 decides what gfs2_fs does with the probed state. It does no I/O.
 func PlanGFS2(w GFS2Want, s *blockdev.State) GFS2Plan {
-	if sb := s.GFS2; sb != nil && sb.LockTable == w.LockTable() && sb.LockProtocol == w.LockProtocol &&
-		(w.BlockSize == 0 || w.BlockSize == sb.BlockSize) {
+	// The lock table is the file system's identity: one with the table asked
+	// for may be mounted on other nodes, which this node cannot see, so it is
+	// never wiped, whatever else differs.
+	if sb := s.GFS2; sb != nil && sb.LockTable == w.LockTable() {
 		if s.GFS2Error != "" {
-			// Same identity but unreadable: maybe caught mid-update by
-			// another node. Never wipe a file system that may be live.
+			// Unreadable: maybe caught mid-update by another node.
 			return GFS2Plan{Action: Refuse, Reason: fmt.Sprintf(
 				"%s holds %s: run fsck.gfs2 on it while it is unmounted everywhere; not even force: true wipes a file system with the lock table asked for",
 				s.Device, s.Contents())}
+		}
+		if sb.LockProtocol != w.LockProtocol || (w.BlockSize != 0 && w.BlockSize != sb.BlockSize) {
+			return GFS2Plan{Action: Refuse, Reason: fmt.Sprintf(
+				"%s holds %s, the lock table asked for, but %s. Not even force: true wipes a file system with the lock table asked for "+
+					"(it may be mounted on other nodes): ask for what it has, or erase it by hand (wipefs -a) once it is unmounted everywhere",
+				s.Device, s.Contents(), gfs2Mismatch(w, s))}
 		}
 		plan := GFS2Plan{JournalsBefore: sb.Journals}
 		if sb.Journals >= w.Journals {
@@ -127,6 +134,14 @@ func PlanOCFS2(w OCFS2Want, s *blockdev.State) OCFS2Plan {
 			plan.Action = Refuse
 			plan.Reason = fmt.Sprintf("%s holds OCFS2 with %d slots and %d are wanted, but tunefs.ocfs2 -N works only while the volume is unmounted on every node, and here it is %s",
 				s.Device, sb.MaxSlots, w.Slots, s.Usage.Describe())
+			return plan
+		}
+		if other := s.Foreign("ocfs2"); other {
+			// tunefs.ocfs2 writes the device itself: not when something
+			// else claims it too.
+			plan.Action = Refuse
+			plan.Reason = fmt.Sprintf("%s holds %s: refusing to change the slots of a device that holds more than the OCFS2 volume; "+
+				"look at it with blkid -p and wipefs -n", s.Device, s.Contents())
 			return plan
 		}
 		plan.Slots = w.Slots

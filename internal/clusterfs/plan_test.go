@@ -69,8 +69,10 @@ func TestPlanGFS2(t *testing.T) {
 			[]string{`refusing to create GFS2 on ` + dev, `lock table "other:data"`, `UUID 11111111-2222-3333-4444-555555555555`, `not "lab:data"`, "tunegfs2 -o locktable=lab:data", forceHint}, 0, "", false},
 		{"other lock table, force", force, gfs2State("other:data", "lock_dlm", 3), Recreate, []string{"force: wipe"}, 0, "", false},
 		{"other lock table, force, mounted", force, mounted(gfs2State("other:data", "lock_dlm", 3), "gfs2", "/mnt"), Refuse, []string{"even with force: true", "mounted at /mnt (gfs2)"}, 0, "", false},
-		{"other protocol", gfs2Want, gfs2State("lab:data", "lock_nolock", 3), Refuse, []string{"lock protocol is lock_nolock, not lock_dlm", forceHint}, 0, "", false},
-		{"other block size", bs1k, gfs2State("lab:data", "lock_dlm", 3), Refuse, []string{"block size is 4096, not 1024", forceHint}, 0, "", false},
+		{"other protocol", gfs2Want, gfs2State("lab:data", "lock_nolock", 3), Refuse, []string{"the lock table asked for", "lock protocol is lock_nolock, not lock_dlm", "Not even force: true"}, 0, "", false},
+		{"other protocol, force: never wiped", force, gfs2State("lab:data", "lock_nolock", 3), Refuse, []string{"Not even force: true", "wipefs -a"}, 0, "", false},
+		{"other block size", bs1k, gfs2State("lab:data", "lock_dlm", 3), Refuse, []string{"block size is 4096, not 1024", "Not even force: true"}, 0, "", false},
+		{"other block size, force: never wiped", func() GFS2Want { w := bs1k; w.Force = true; return w }(), gfs2State("lab:data", "lock_dlm", 3), Refuse, []string{"block size is 4096, not 1024"}, 0, "", false},
 		{"ext4", gfs2Want, ext4State(), Refuse, []string{`ext4 file system (label "home", UUID e4e4)`, forceHint}, 0, "", false},
 		{"ext4 force", force, ext4State(), Recreate, nil, 0, "", false},
 		{"ext4 force mounted", force, mounted(ext4State(), "ext4", "/home"), Refuse, []string{"refusing to format " + dev + " even with force: true: it is mounted at /home (ext4)"}, 0, "", false},
@@ -129,6 +131,16 @@ func TestPlanOCFS2(t *testing.T) {
 		{"more slots, no shrink", ocfs2Want, ocfs2State("", "o2cb", "lab", 8), Keep, 8, false, nil},
 		{"more slots, shrink", with(func(w *OCFS2Want) { w.Shrink = true }), ocfs2State("", "o2cb", "lab", 8), Shrink, 3, true, []string{"from 8 to 3"}},
 		{"fewer slots", ocfs2Want, ocfs2State("", "o2cb", "lab", 2), Grow, 3, true, []string{"from 2 to 3"}},
+		{"fewer slots, and a partition table", ocfs2Want, func() *blockdev.State {
+			s := ocfs2State("", "o2cb", "lab", 2)
+			s.Signature.PTType, s.PartitionTable = "dos", &blockdev.PartitionTable{Type: "dos", Partitions: 1}
+			return s
+		}(), Refuse, 2, false, []string{"DOS partition table with 1 partition(s)", "refusing to change the slots", "blkid -p"}},
+		{"fewer slots, blkid sees two file systems", ocfs2Want, func() *blockdev.State {
+			s := ocfs2State("", "o2cb", "lab", 2)
+			s.Signature = &blockdev.Signature{Ambivalent: true, Detail: "ocfs2 and ext4"}
+			return s
+		}(), Refuse, 2, false, []string{"several contradicting signatures", "refusing to change the slots"}},
 		{"fewer slots, mounted here", ocfs2Want, mounted(ocfs2State("", "o2cb", "lab", 2), "ocfs2", "/srv"), Refuse, 2, false, []string{"unmounted on every node", "mounted at /srv (ocfs2)"}},
 		{"classic o2cb volume without a name", ocfs2Want, ocfs2State("", "o2cb", "", 3), Keep, 3, false, nil},
 		{"other cluster", ocfs2Want, ocfs2State("web", "o2cb", "prod", 3), Refuse, 0, false, []string{`belongs to cluster "prod", not "lab"`, forceHint, `label "web"`}},

@@ -72,7 +72,16 @@ func (s System) format(ctx context.Context, device string, recreate bool, fs, mk
 		}
 	}
 	if _, err := s.run(ctx, writeTimeout, mkfs, args...); err != nil {
-		return nil, deviceFailure(device, recreate, "create %s on %s: %v", fs, device, err)
+		// A failed mkfs may have written part of the file system: read the
+		// device again, so that changed tells the truth.
+		after, perr := s.probe(ctx, device)
+		switch {
+		case perr != nil:
+			return nil, deviceFailure(device, true, "create %s on %s: %v (and the device cannot be read back: %v)", fs, device, err, perr)
+		case recreate || !after.Empty():
+			return nil, deviceFailure(device, true, "create %s on %s: %v (the device now holds %s)", fs, device, err, after.Contents())
+		}
+		return nil, deviceFailure(device, false, "create %s on %s: %v", fs, device, err)
 	}
 	after, err := s.probe(ctx, device)
 	if err != nil {

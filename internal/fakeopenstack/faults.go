@@ -18,8 +18,10 @@ type Fault struct {
 	Skip  int
 	Times int
 
-	// Status answers with this HTTP status and an OpenStack error body.
-	Status int
+	// Status answers with this HTTP status and an OpenStack error body
+	// whose message is Message ("injected fault: <status text>" if empty).
+	Status  int
+	Message string
 	// Reset closes the connection without an answer.
 	Reset bool
 	// Delay holds the answer back (a slow response); with neither Status nor

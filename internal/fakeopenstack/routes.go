@@ -133,7 +133,7 @@ func (c *Cloud) serve(mux *http.ServeMux, w http.ResponseWriter, r *http.Request
 		}
 		if fault.Status != 0 {
 			status = fault.Status
-			c.writeInjected(w, service, fault.Status)
+			c.writeInjected(w, service, fault.Status, fault.Message)
 			return
 		}
 	}
@@ -156,7 +156,7 @@ func (c *Cloud) serve(mux *http.ServeMux, w http.ResponseWriter, r *http.Request
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
-		c.writeInjected(w, service, status)
+		c.writeInjected(w, service, status, fault.Message)
 	}
 }
 
@@ -183,13 +183,16 @@ func (c *Cloud) route(mux *http.ServeMux, w http.ResponseWriter, r *http.Request
 	mux.ServeHTTP(w, r)
 }
 
-func (c *Cloud) writeInjected(w http.ResponseWriter, service string, status int) {
+func (c *Cloud) writeInjected(w http.ResponseWriter, service string, status int, message string) {
+	if message == "" {
+		message = "injected fault: " + http.StatusText(status)
+	}
 	if service == "identity" {
 		writeJSON(w, status, map[string]any{"error": map[string]any{
-			"code": status, "title": http.StatusText(status), "message": "injected fault"}})
+			"code": status, "title": http.StatusText(status), "message": message}})
 		return
 	}
-	writeFault(w, status, "injected fault: %s", http.StatusText(status))
+	writeFault(w, status, "%s", message)
 }
 
 // base is the scheme and host the client used, for catalog and link URLs.

@@ -46,7 +46,7 @@ var GuestPackages = []string{
 
 // ClusterPackages are served to the guests by the lab's package source, not
 // installed: the roles install them.
-var ClusterPackages = []string{"corosync", "dlm-controld", "gfs2-utils", "ocfs2-tools"}
+var ClusterPackages = []string{"corosync", "dlm-controld", "gfs2-utils", "ocfs2-tools", "psmisc"}
 
 // NewRecipe returns the recipe of the standard lab image for p.
 func NewRecipe(p Platform, mirror string) Recipe {

@@ -94,6 +94,9 @@ type validator struct {
 	module   string
 	problems []string
 	secrets  []string
+	// noLog counts the no_log options being validated around the current
+	// one: their values must not appear in a message, not even a bad one.
+	noLog int
 }
 
 func (v *validator) fail(format string, args ...any) {
@@ -155,12 +158,21 @@ func (v *validator) object(spec Spec, in map[string]any, where string) (Params, 
 			}
 			val = opt.Default
 		}
+		if opt.NoLog {
+			v.noLog++
+		}
 		conv, ok := v.convert(opt, val, where+name)
+		var maskedVal any
+		if ok {
+			conv, maskedVal = v.nested(opt, conv, where+name)
+			v.checkChoices(opt, conv, where+name)
+		}
+		if opt.NoLog {
+			v.noLog--
+		}
 		if !ok {
 			continue
 		}
-		conv, maskedVal := v.nested(opt, conv, where+name)
-		v.checkChoices(opt, conv, where+name)
 		out[name] = conv
 		if opt.NoLog {
 			v.collectSecrets(conv)
@@ -213,7 +225,7 @@ func (v *validator) nested(opt Option, val any, where string) (any, any) {
 func (v *validator) convert(opt Option, val any, where string) (any, bool) {
 	conv, err := convert(opt.kind(), val)
 	if err != nil {
-		v.fail("option %s: %v", where, err)
+		v.failValue(opt, where, err)
 		return nil, false
 	}
 	if opt.kind() != List || opt.Elements == "" {
@@ -224,12 +236,22 @@ func (v *validator) convert(opt Option, val any, where string) (any, bool) {
 	for i, item := range items {
 		c, err := convert(opt.Elements, item)
 		if err != nil {
-			v.fail("option %s[%d]: %v", where, i, err)
+			v.failValue(Option{Type: opt.Elements}, fmt.Sprintf("%s[%d]", where, i), err)
 			return nil, false
 		}
 		out[i] = c
 	}
 	return out, true
+}
+
+// failValue reports a value that does not convert; under a no_log option
+// without the value, which the error quotes.
+func (v *validator) failValue(opt Option, where string, err error) {
+	if v.noLog > 0 {
+		v.fail("option %s: the value given is not a valid %s (not shown: no_log)", where, opt.kind())
+		return
+	}
+	v.fail("option %s: %v", where, err)
 }
 
 func (v *validator) checkChoices(opt Option, val any, where string) {
@@ -245,6 +267,10 @@ func (v *validator) checkChoices(opt Option, val any, where string) {
 			choices := make([]string, len(opt.Choices))
 			for i, c := range opt.Choices {
 				choices[i] = fmt.Sprint(c)
+			}
+			if v.noLog > 0 {
+				v.fail("value of %s must be one of: %s (the value given is not shown: no_log)", where, strings.Join(choices, ", "))
+				return
 			}
 			v.fail("value of %s must be one of: %s, got: %v", where, strings.Join(choices, ", "), x)
 			return

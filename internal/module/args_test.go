@@ -270,3 +270,36 @@ func TestSecretsFromStructuredNoLog(t *testing.T) {
 		t.Errorf("secrets = %v", req.secrets)
 	}
 }
+
+// A value that does not convert, or is not among the choices, is quoted in
+// the message, except under a no_log option.
+func TestBadNoLogValueNotQuoted(t *testing.T) {
+	spec := Spec{
+		"vault": {Type: Dict, NoLog: true, Options: Spec{
+			"pin":  {Type: Int},
+			"mode": {Choices: []any{"a", "b"}},
+		}},
+		"pins": {Type: List, Elements: Int, NoLog: true},
+		"name": {},
+	}
+	for args, want := range map[string]string{
+		`{"vault": "pw=Sup3rS3cret user"}`:      "option vault: the value given is not a valid dict (not shown: no_log)",
+		`{"vault": {"pin": "Sup3rS3cret"}}`:     "option vault.pin: the value given is not a valid int (not shown: no_log)",
+		`{"vault": {"mode": "Sup3rS3cret"}}`:    "value of vault.mode must be one of: a, b (the value given is not shown: no_log)",
+		`{"pins": [1, "Sup3rS3cret"]}`:          "option pins[1]: the value given is not a valid int (not shown: no_log)",
+		`{"vault": {"pin": 1}, "name": [1, 2]}`: "option name: a list cannot be converted to str",
+	} {
+		_, err := DecodeArgs("testmod", []byte(args), spec)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "Sup3rS3cret") {
+			t.Errorf("%s: %v; want %q and no secret", args, err, want)
+		}
+	}
+}
+
+func TestNumbersEqualToASecretAreMasked(t *testing.T) {
+	got := maskSecrets(map[string]any{"pin": 739182.0, "n": json.Number("739182"), "size": 1.0, "s": "pin 739182"}, []string{"739182"})
+	want := map[string]any{"pin": MaskedValue, "n": MaskedValue, "size": 1.0, "s": "pin " + MaskedValue}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %#v", got)
+	}
+}

@@ -1,8 +1,10 @@
 package module
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -123,6 +125,13 @@ func maskSecrets(val any, secrets []string) any {
 
 func mask(val any, secrets []string) any {
 	switch t := val.(type) {
+	case float64, json.Number, int, int64:
+		// A number whose text is a secret (password: 123456 in YAML) is
+		// masked whole, as Ansible does.
+		if slices.Contains(secrets, fmt.Sprint(t)) {
+			return MaskedValue
+		}
+		return val
 	case string:
 		for _, s := range secrets {
 			t = strings.ReplaceAll(t, s, MaskedValue)

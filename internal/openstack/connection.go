@@ -204,9 +204,11 @@ func Connect(ctx context.Context, o ConnOptions, addSecret func(string)) (*Clien
 	if err != nil {
 		return nil, fmt.Errorf("auth_url %q: %w", ao.IdentityEndpoint, err)
 	}
-	provider.HTTPClient = http.Client{Transport: transport, Timeout: o.APITimeout}
+	provider.HTTPClient = http.Client{Transport: boundTransport{ctx: ctx, next: transport}, Timeout: o.APITimeout}
 	provider.UserAgent.Prepend("cinder.multiattach")
-	provider.RetryFunc = retryTransient
+	provider.RetryFunc = func(rctx context.Context, method, u string, opts *gophercloud.RequestOpts, err error, n uint) error {
+		return retryTransient(bound(ctx, rctx), method, u, opts, err, n)
+	}
 	if err := gopenstack.Authenticate(ctx, provider, *ao); err != nil {
 		return nil, fmt.Errorf("authentication at %s failed: %w", ao.IdentityEndpoint, err)
 	}
@@ -256,6 +258,31 @@ func Connect(ctx context.Context, o ConnOptions, addSecret func(string)) (*Clien
 		clients.ComputeDetails = &d
 	}
 	return clients, nil
+}
+
+// boundTransport bounds every request by the module's context. gophercloud
+// makes some requests with context.TODO() (the version discovery of an
+// endpoint whose catalog URL has no version, a re-authentication), which
+// the task's timeout must end too.
+type boundTransport struct {
+	ctx  context.Context
+	next http.RoundTripper
+}
+
+func (b boundTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if ctx := bound(b.ctx, r.Context()); ctx != r.Context() {
+		r = r.WithContext(ctx)
+	}
+	return b.next.RoundTrip(r)
+}
+
+// bound is the request's context, or the module's when the request's can
+// never end.
+func bound(module, request context.Context) context.Context {
+	if request.Done() == nil {
+		return module
+	}
+	return request
 }
 
 // retryTransient retries requests that cannot change anything (reads and

@@ -135,8 +135,10 @@ func retryable(err error, v *Volume) bool {
 	code, _ := StatusCode(err)
 	switch code {
 	case 409:
-		// A task in progress on the server ends; a vm_state does not.
-		return !strings.Contains(APIMessage(err), "vm_state")
+		// A task in progress on the server ends ("while it is in
+		// task_state ..."); a vm_state, a locked server and any other
+		// conflict do not, and Nova's message says what to do.
+		return strings.Contains(APIMessage(err), "task_state")
 	case 400:
 		return v != nil && transitional[v.Status]
 	}

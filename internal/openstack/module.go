@@ -2,6 +2,7 @@ package openstack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -50,8 +51,10 @@ func registerSecrets(v any, add func(string)) {
 		for k, x := range t {
 			switch k {
 			case "password", "token", "application_credential_secret", "secret", "key":
-				if s, ok := x.(string); ok {
-					add(s)
+				switch x.(type) {
+				case string, float64, json.Number, int, int64:
+					// YAML reads password: 123456 as a number.
+					add(fmt.Sprint(x))
 				}
 			}
 			registerSecrets(x, add)

@@ -570,6 +570,21 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if strings.Contains(raw, `"secret"`) {
 		t.Errorf("password printed: %s", raw)
 	}
+	// A numeric password (YAML reads password: 739182 as a number), and a
+	// value that does not convert under the no_log option auth.
+	cloud["auth"].(map[string]any)["password"] = 739182
+	out, raw = runModule(t, args("cloud", cloud, "volume", "v"))
+	mustFail(t, out)
+	if strings.Contains(raw, "739182") {
+		t.Errorf("numeric password printed: %s", raw)
+	}
+	a0 := args("volume", "v", "auth", "password=Sup3rS3cret username")
+	delete(a0, "cloud")
+	out, raw = runModule(t, a0)
+	mustFail(t, out, "option auth: the value given is not a valid dict (not shown: no_log)")
+	if strings.Contains(raw, "Sup3rS3cret") {
+		t.Errorf("secret printed in a conversion error: %s", raw)
+	}
 	// A right one, through auth: works, and is masked in invocation.
 	auth := map[string]any{"auth_url": fakeopenstack.AuthURL(e.url), "username": "admin", "password": "secret",
 		"project_name": "admin", "user_domain_name": "Default", "project_domain_name": "Default"}
@@ -721,7 +736,8 @@ func TestBusyVolumeIsWaitedFor(t *testing.T) {
 	// false); the second must get Cinder's refusal while the volume is
 	// reserved or attaching, and retry it.
 	mustSucceed(t, e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach", "servers", []any{"s1"}, "wait", false)))
-	e.cloud.InjectFault(fakeopenstack.Fault{Method: "POST", Path: "/os-volume_attachments", Status: 409, Skip: 1, Times: 1})
+	e.cloud.InjectFault(fakeopenstack.Fault{Method: "POST", Path: "/os-volume_attachments", Status: 409, Skip: 1, Times: 1,
+		Message: "Cannot 'attach_volume' instance s2 while it is in task_state spawning"})
 	out := e.run(args("volume", "shared", "servers", []any{"s1", "s2"}))
 	mustSucceed(t, out)
 	if strings.Join(strs(out["attached"]), ",") != "s2" {
@@ -810,5 +826,75 @@ func TestServerLookupQueries(t *testing.T) {
 	mustSucceed(t, out)
 	if strs(out["attached"])[0] != "x|y" {
 		t.Errorf("a name with |: %v", out["attached"])
+	}
+}
+
+// A conflict that no wait resolves (a locked server) fails at once with
+// Nova's own words, not after the whole timeout.
+func TestPermanentConflictFailsFast(t *testing.T) {
+	e := newEnv(t, fastConfig(cluster()...))
+	e.cloud.InjectFault(fakeopenstack.Fault{Method: "POST", Path: "/os-volume_attachments", Status: 409,
+		Message: "Instance 00000000-0000-4000-8000-000000000001 is locked"})
+	start := time.Now()
+	out := e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach", "servers", []any{"s1"}, "timeout", 30))
+	mustFail(t, out, "refused by Nova", "is locked")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v: a permanent conflict was retried", d)
+	}
+}
+
+// gophercloud discovers the version of an endpoint whose catalog URL has
+// none with context.TODO(); the task's timeout must end that request too.
+// The proxy below gives Nova an unversioned catalog URL whose root never
+// answers.
+func TestTimeoutBoundsEndpointDiscovery(t *testing.T) {
+	clearOSEnv(t)
+	cloud, err := fakeopenstack.New(fastConfig(cluster()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := cloud.Handler()
+	stalled := make(chan struct{})
+	proxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.TrimRight(p, "/") == "/nova":
+			select { // a root that does not answer for 20 s
+			case <-stalled:
+			case <-r.Context().Done():
+			case <-time.After(20 * time.Second):
+			}
+			http.NotFound(w, r)
+			return
+		case strings.HasPrefix(p, "/nova/"):
+			r.URL.Path = "/compute/v2.1/" + strings.TrimPrefix(p, "/nova/")
+		case r.Method == http.MethodPost && strings.HasSuffix(p, "/auth/tokens"):
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			for k, v := range rec.Header() {
+				if k != "Content-Length" {
+					w.Header()[k] = v
+				}
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write([]byte(strings.ReplaceAll(rec.Body.String(), "/compute/v2.1", "/nova")))
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(func() { close(stalled); srv.Close(); _ = cloud.Close() })
+	path := filepath.Join(t.TempDir(), "clouds.yaml")
+	if err := cloud.WriteCloudsYAML(path, "test", srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OS_CLIENT_CONFIG_FILE", path)
+
+	start := time.Now()
+	out, _ := runModule(t, args("volume", "shared", "servers", []any{"s1"}, "timeout", 1))
+	if out["failed"] != true {
+		t.Fatalf("want a failure: %v", out)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("timeout 1 s, but the module took %v: endpoint discovery is not bounded", d)
 	}
 }

@@ -86,6 +86,10 @@ type ConnOptions struct {
 
 // OptionsFromParams checks the options that depend on each other; every
 // problem is reported at once.
+// maxTimeout (a week, in seconds) keeps timeouts far from overflowing a
+// time.Duration.
+const maxTimeout = 7 * 24 * 3600
+
 func OptionsFromParams(p module.Params) (Options, error) {
 	o := Options{
 		Volume:           strings.TrimSpace(p.String("volume")),
@@ -124,11 +128,11 @@ func OptionsFromParams(p module.Params) (Options, error) {
 	if p.IsSet("size") && o.Size < 1 {
 		problems = append(problems, fmt.Sprintf("size must be at least 1 (GiB), got %d", o.Size))
 	}
-	if p.Int("timeout") < 1 {
-		problems = append(problems, fmt.Sprintf("timeout must be at least 1 (seconds), got %d", p.Int("timeout")))
+	if t := p.Int("timeout"); t < 1 || t > maxTimeout {
+		problems = append(problems, fmt.Sprintf("timeout must be 1 to %d (seconds), got %d", maxTimeout, t))
 	}
-	if p.IsSet("api_timeout") && p.Int("api_timeout") < 1 {
-		problems = append(problems, fmt.Sprintf("api_timeout must be at least 1 (seconds), got %d", p.Int("api_timeout")))
+	if t := p.Int("api_timeout"); p.IsSet("api_timeout") && (t < 1 || t > maxTimeout) {
+		problems = append(problems, fmt.Sprintf("api_timeout must be 1 to %d (seconds), got %d", maxTimeout, t))
 	}
 	for i, s := range o.Servers {
 		o.Servers[i] = strings.TrimSpace(s)

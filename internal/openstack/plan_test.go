@@ -161,8 +161,10 @@ func TestOptionsFromParams(t *testing.T) {
 	}{
 		{[]any{"volume", " "}, "volume must be"},
 		{[]any{"size", -1}, "size must be at least 1"},
-		{[]any{"timeout", 0}, "timeout must be at least 1"},
-		{[]any{"api_timeout", 0}, "api_timeout must be at least 1"},
+		{[]any{"timeout", 0}, "timeout must be 1 to 604800 (seconds), got 0"},
+		{[]any{"timeout", 10000000000}, "timeout must be 1 to 604800"},
+		{[]any{"api_timeout", 0}, "api_timeout must be 1 to 604800"},
+		{[]any{"api_timeout", 10000000000}, "api_timeout must be 1 to 604800"},
 		{[]any{"state", "absent", "exclusive", true}, "exclusive: true applies to state: present"},
 		{[]any{"delete", true}, "delete: true applies to state: absent"},
 		{[]any{"cloud", 5}, "cloud must be a clouds.yaml entry name or a dict"},
@@ -221,6 +223,10 @@ func TestTransientAndMessages(t *testing.T) {
 	stuck := gophercloud.ErrUnexpectedResponseCode{Actual: 409, Body: []byte(`{"conflictingRequest": {"message": "Cannot 'attach_volume' instance x while it is in vm_state error"}}`)}
 	if retryable(stuck, nil) {
 		t.Error("a vm_state does not end by itself")
+	}
+	locked := gophercloud.ErrUnexpectedResponseCode{Actual: 409, Body: []byte(`{"conflictingRequest": {"message": "Instance 6f1c is locked"}}`)}
+	if retryable(locked, nil) {
+		t.Error("a locked server stays locked")
 	}
 	if !retryable(e400, &Volume{Status: "attaching"}) || retryable(e400, &Volume{Status: "in-use"}) {
 		t.Error("a 400 is retried only while the volume is in transition")
