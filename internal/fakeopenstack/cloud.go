@@ -310,6 +310,20 @@ func (c *Cloud) AddServer(s Server) (Server, error) {
 	return s, nil
 }
 
+// LoseServer removes a server from Nova and leaves Cinder's attachments to
+// it in place, as when a server is deleted while its compute host is down.
+func (c *Cloud) LoseServer(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, s := range c.servers {
+		if s.ID == id {
+			c.servers = append(c.servers[:i], c.servers[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // Servers lists the servers.
 func (c *Cloud) Servers() []Server {
 	c.mu.Lock()

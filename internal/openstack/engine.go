@@ -250,7 +250,19 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 			return e.timedOut(what)
 		}
 		if code, _ := StatusCode(err); code == 404 {
-			// Nova has no such attachment: already detached.
+			// Nova has no such attachment: already detached, unless Cinder
+			// still lists one (a server deleted while its compute host was
+			// down leaves it behind), which no detach through Nova removes.
+			v, rerr := e.read(ctx)
+			if rerr != nil {
+				return fmt.Errorf("detach volume %s from server %s: %s; then: %w", describe(e.volume), label, APIMessage(err), rerr)
+			}
+			if a, ok := v.AttachedTo(s.ID); ok {
+				return fmt.Errorf("cannot detach volume %s from server %s: Nova answers %q, but Cinder still lists attachment %s "+
+					"to that server. If the server is gone, remove the stale attachment as an administrator "+
+					"(openstack --os-volume-api-version 3.27 volume attachment delete %s)",
+					describe(v), label, APIMessage(err), a.AttachmentID, a.AttachmentID)
+			}
 			if ours {
 				e.changed = true
 				e.detached = append(e.detached, s)

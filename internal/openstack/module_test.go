@@ -898,3 +898,24 @@ func TestTimeoutBoundsEndpointDiscovery(t *testing.T) {
 		t.Errorf("timeout 1 s, but the module took %v: endpoint discovery is not bounded", d)
 	}
 }
+
+// A server deleted while its compute host was down leaves Cinder's
+// attachment behind: Nova answers 404, and the module must say so rather
+// than report the volume detached.
+func TestDetachStaleAttachment(t *testing.T) {
+	e := newEnv(t, fastConfig(cluster()...))
+	mustSucceed(t, e.run(args("volume", "shared", "size", 1, "volume_type", "multiattach", "servers", []any{"s1", "s2"})))
+	if !e.cloud.LoseServer("00000000-0000-4000-8000-000000000002") {
+		t.Fatal("test premise: s2 exists")
+	}
+	out := e.run(args("volume", "shared", "state", "absent", "delete", true))
+	mustFail(t, out, "Cinder still lists attachment", "volume attachment delete")
+	if _, ok := e.cloud.Volume("shared"); !ok {
+		t.Fatal("the volume was deleted")
+	}
+	// s1 itself detaches as usual; the stale attachment stays, as said.
+	mustSucceed(t, e.run(args("volume", "shared", "servers", []any{"s1"}, "state", "absent")))
+	if got := e.attachedNames("shared"); len(got) != 1 || got[0] == "s1" {
+		t.Errorf("attached: %q, want only the stale attachment", got)
+	}
+}
