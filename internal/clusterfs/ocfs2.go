@@ -19,7 +19,7 @@ func RunOCFS2(ctx context.Context, req *module.Request) (*module.Result, error) 
 func (s System) OCFS2(ctx context.Context, req *module.Request) (*module.Result, error) {
 	w, err := ParseOCFS2(req.Params)
 	if err != nil {
-		return nil, &module.Failure{Msg: err.Error(), Values: map[string]any{"device": w.Device}}
+		return nil, deviceFailure(w.Device, false, "%v", err)
 	}
 	state, err := s.probe(ctx, w.Device)
 	if err != nil {

@@ -136,7 +136,7 @@ func PlanOCFS2(w OCFS2Want, s *blockdev.State) OCFS2Plan {
 				s.Device, sb.MaxSlots, w.Slots, s.Usage.Describe())
 			return plan
 		}
-		if other := s.Foreign("ocfs2"); other {
+		if s.Foreign("ocfs2") {
 			// tunefs.ocfs2 writes the device itself: not when something
 			// else claims it too.
 			plan.Action = Refuse

@@ -91,17 +91,22 @@ func Outcome(name string, args []string, stdout, stderr string, code int) (Resul
 		Err: fmt.Errorf("exit status %d", code)}
 }
 
-// Exec runs commands with os/exec. Stdin is empty, so a tool that would
-// prompt (mkfs.ocfs2 over an OCFS2 volume, mkfs.gfs2 without -O) reads EOF
-// and aborts instead of hanging. The locale is C so that output parses the
-// same everywhere.
-type Exec struct{}
+// Exec runs commands with os/exec. Stdin is empty unless Stdin is set, so a
+// tool that would prompt (mkfs.ocfs2 over an OCFS2 volume, mkfs.gfs2 without
+// -O) reads EOF and aborts instead of hanging. The locale is C so that output
+// parses the same everywhere.
+type Exec struct {
+	// Stdin is fed to the command; the modules leave it empty.
+	Stdin string
+}
 
 // Run implements Runner.
-func (Exec) Run(ctx context.Context, name string, args ...string) (Result, error) {
+func (e Exec) Run(ctx context.Context, name string, args ...string) (Result, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
-	cmd.Stdin = nil // /dev/null
+	if e.Stdin != "" {
+		cmd.Stdin = strings.NewReader(e.Stdin)
+	} // else /dev/null
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

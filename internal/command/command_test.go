@@ -32,6 +32,13 @@ func TestExecStdinIsEmpty(t *testing.T) {
 	}
 }
 
+func TestExecStdinGiven(t *testing.T) {
+	res, err := Exec{Stdin: "line one\nline two\n"}.Run(context.Background(), "sh", "-c", `read a; read b; echo "$b/$a"`)
+	if err != nil || strings.TrimSpace(res.Stdout) != "line two/line one" {
+		t.Errorf("%+v %v", res, err)
+	}
+}
+
 func TestExecExitCode(t *testing.T) {
 	res, err := Exec{}.Run(context.Background(), "sh", "-c", "echo partial; echo 'no such cluster' >&2; exit 3", "arg with space")
 	var e *Error

@@ -1,9 +1,7 @@
 package lab
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,24 +14,10 @@ import (
 
 // run runs a command through the project's runner and returns its stdout;
 // the error carries the command line, exit code and stderr. stdin, when not
-// empty, is fed to the command (the runner itself gives none).
+// empty, is fed to the command.
 func run(ctx context.Context, stdin string, name string, args ...string) ([]byte, error) {
-	if stdin == "" {
-		res, err := command.Exec{}.Run(ctx, name, args...)
-		return []byte(res.Stdout), err
-	}
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Stdin = strings.NewReader(stdin)
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) && exitErr.Exited() {
-		_, err = command.Outcome(name, args, stdout.String(), stderr.String(), exitErr.ExitCode())
-	} else if err != nil {
-		err = &command.Error{Command: command.Line(name, args...), ExitCode: command.NotStarted, Stderr: strings.TrimSpace(stderr.String()), Err: err}
-	}
-	return stdout.Bytes(), err
+	res, err := command.Exec{Stdin: stdin}.Run(ctx, name, args...)
+	return []byte(res.Stdout), err
 }
 
 // runLogged runs a long command with its output in logPath; on failure the

@@ -123,15 +123,19 @@ func maskSecrets(val any, secrets []string) any {
 	return mask(val, sorted)
 }
 
+// SecretText is the text by which a secret value is masked: a string
+// itself, a number its decimal form (YAML reads password: 123456 as a
+// number). Other values are not secrets on their own.
+func SecretText(v any) (string, bool) {
+	switch v.(type) {
+	case string, float64, json.Number, int, int64:
+		return fmt.Sprint(v), true
+	}
+	return "", false
+}
+
 func mask(val any, secrets []string) any {
 	switch t := val.(type) {
-	case float64, json.Number, int, int64:
-		// A number whose text is a secret (password: 123456 in YAML) is
-		// masked whole, as Ansible does.
-		if slices.Contains(secrets, fmt.Sprint(t)) {
-			return MaskedValue
-		}
-		return val
 	case string:
 		for _, s := range secrets {
 			t = strings.ReplaceAll(t, s, MaskedValue)
@@ -149,6 +153,11 @@ func mask(val any, secrets []string) any {
 			out[mask(k, secrets).(string)] = mask(x, secrets)
 		}
 		return out
+	}
+	// A number whose text is a secret (password: 123456 in YAML) is masked
+	// whole, as Ansible does.
+	if text, ok := SecretText(val); ok && slices.Contains(secrets, text) {
+		return MaskedValue
 	}
 	return val
 }

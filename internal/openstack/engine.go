@@ -249,37 +249,27 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 		if ctx.Err() != nil {
 			return e.timedOut(what)
 		}
-		if code, _ := StatusCode(err); code == 404 {
-			// Nova has no such attachment: already detached, unless Cinder
-			// still lists one (a server deleted while its compute host was
-			// down leaves it behind), which no detach through Nova removes.
-			v, rerr := e.read(ctx)
-			if rerr != nil {
-				return fmt.Errorf("detach volume %s from server %s: %s; then: %w", describe(e.volume), label, APIMessage(err), rerr)
-			}
-			if a, ok := v.AttachedTo(s.ID); ok {
-				return fmt.Errorf("cannot detach volume %s from server %s: Nova answers %q, but Cinder still lists attachment %s "+
-					"to that server. If the server is gone, remove the stale attachment as an administrator "+
-					"(openstack --os-volume-api-version 3.27 volume attachment delete %s)",
-					describe(v), label, APIMessage(err), a.AttachmentID, a.AttachmentID)
-			}
-			if ours {
-				e.changed = true
-				e.detached = append(e.detached, s)
-			}
-			return nil
-		}
 		ours = ours || Transient(err)
 		v, rerr := e.read(ctx)
 		if rerr != nil {
 			return fmt.Errorf("detach volume %s from server %s: %s; then: %w", describe(e.volume), label, APIMessage(err), rerr)
 		}
-		if _, ok := v.AttachedTo(s.ID); v == nil || !ok {
+		a, attached := v.AttachedTo(s.ID)
+		if !attached {
 			if ours {
 				e.changed = true
 				e.detached = append(e.detached, s)
 			}
 			return nil
+		}
+		if code, _ := StatusCode(err); code == 404 {
+			// Nova has no such attachment, but Cinder still lists one (a
+			// server deleted while its compute host was down leaves it
+			// behind): no detach through Nova removes it.
+			return fmt.Errorf("cannot detach volume %s from server %s: Nova answers %q, but Cinder still lists attachment %s "+
+				"to that server. If the server is gone, remove the stale attachment as an administrator "+
+				"(openstack --os-volume-api-version 3.27 volume attachment delete %s)",
+				describe(v), label, APIMessage(err), a.AttachmentID, a.AttachmentID)
 		}
 		if !retryable(err, v) {
 			return fmt.Errorf("detaching volume %s from server %s refused by Nova: %s", describe(e.volume), label, APIMessage(err))

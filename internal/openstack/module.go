@@ -2,7 +2,6 @@ package openstack
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -51,10 +50,8 @@ func registerSecrets(v any, add func(string)) {
 		for k, x := range t {
 			switch k {
 			case "password", "token", "application_credential_secret", "secret", "key":
-				switch x.(type) {
-				case string, float64, json.Number, int, int64:
-					// YAML reads password: 123456 as a number.
-					add(fmt.Sprint(x))
+				if text, ok := module.SecretText(x); ok {
+					add(text)
 				}
 			}
 			registerSecrets(x, add)

@@ -84,12 +84,12 @@ type ConnOptions struct {
 	APITimeout    time.Duration
 }
 
-// OptionsFromParams checks the options that depend on each other; every
-// problem is reported at once.
 // maxTimeout (a week, in seconds) keeps timeouts far from overflowing a
 // time.Duration.
 const maxTimeout = 7 * 24 * 3600
 
+// OptionsFromParams checks the options that depend on each other; every
+// problem is reported at once.
 func OptionsFromParams(p module.Params) (Options, error) {
 	o := Options{
 		Volume:           strings.TrimSpace(p.String("volume")),
