@@ -2,10 +2,12 @@
 # `make demo` runs the main job on the local lab; `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
-# Go from /usr/local/go; Debian's /usr/bin before any pyenv shims, so that
-# ansible and its python3 are Debian's.
+# Go from /usr/local/go, then Debian's tools. Ansible is never taken from
+# PATH: every Ansible command runs through hack/controller with one of the
+# pinned controllers of hack/toolchain (.tools/).
 export PATH := /usr/local/go/bin:$(CURDIR)/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin:$(PATH)
 GO ?= go
+NEWEST := hack/controller newest
 
 # A module is a cmd/<name> with a sidecar doc plugins/modules/<name>.yml; any
 # other cmd/<name> is a developer tool built into bin/ (never shipped).
@@ -15,7 +17,8 @@ VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 COLLECTION := dist/cinder-multiattach-$(VERSION).tar.gz
 BUILD_FLAGS := -trimpath -ldflags "-s -w"
 
-.PHONY: build modules tools collection deps unit lint integration bench test clean
+.PHONY: build modules tools collection deps toolchain unit lint sanity integration \
+	integration-2.19 integration-2.14 bench test clean
 
 build: modules tools
 
@@ -29,12 +32,18 @@ tools:
 
 collection: modules
 	@mkdir -p dist; rm -f $(COLLECTION)
-	ansible-galaxy collection build --force --output-path dist .
+	@[ -x .tools/newest/bin/ansible-galaxy ] || hack/toolchain newest-core
+	$(NEWEST) ansible-galaxy collection build --force --output-path dist .
 	@echo "built $(COLLECTION)"
 
-# Everything the tests need: Debian packages, Go modules, staticcheck.
+# Everything the tests need: Debian packages, Go modules, staticcheck, and
+# the pinned Python controllers (hack/toolchain).
 deps:
-	hack/deps
+	hack/deps test
+
+# The Python controllers alone (hack/toolchain; make deps installs them too).
+toolchain:
+	hack/toolchain
 
 # Go unit tests (fast; fakes only).
 unit:
@@ -43,9 +52,21 @@ unit:
 lint:
 	hack/lint
 
-# Ansible integration playbooks on localhost against the installed collection.
+# ansible-test sanity with the newest ansible-core, on a copy of the tree
+# laid out as ansible_collections/cinder/multiattach.
+sanity:
+	hack/sanity
+
+# Ansible integration playbooks on localhost against the installed collection,
+# with the newest ansible-core; then with 2.19 and with the oldest claimed.
 integration: collection
-	hack/integration
+	$(NEWEST) hack/integration
+
+integration-2.19: collection
+	hack/controller ansible-2.19 hack/integration
+
+integration-2.14: collection
+	hack/controller ansible-2.14 hack/integration
 
 bench:
 	hack/bench
@@ -89,12 +110,12 @@ lab-e2e: tools
 demo:
 	FS=$(FS) NODES=$(NODES) LAB=$(LAB) hack/demo
 
-# Molecule's test sequence for a scenario, run without Molecule (hack/molecule).
+# Molecule's own `molecule test` of a scenario (molecule/<scenario>) on the lab.
 molecule-gfs2: build
-	hack/molecule gfs2
+	$(NEWEST) molecule test -s gfs2
 
 molecule-ocfs2: build
-	hack/molecule ocfs2
+	$(NEWEST) molecule test -s ocfs2
 
 ### real OpenStack (issue 6) ################################################
 # A real single-node OpenStack (Debian 12's Zed packages, fake virt driver,

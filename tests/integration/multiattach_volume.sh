@@ -9,7 +9,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-export PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+# the controller's venv (hack/controller) before any system Ansible
+export PATH=${VIRTUAL_ENV:+$VIRTUAL_ENV/bin:}/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 work=$(mktemp -d "${IT_WORKDIR:-/var/tmp}/mav.XXXXXX")
 inventory=${IT_INVENTORY:-$here/inventory.ini}
 
