@@ -47,11 +47,16 @@ type Config struct {
 	DeleteLatency time.Duration // deleting → gone
 	AttachLatency time.Duration // reserved → attaching → in-use
 	DetachLatency time.Duration // detaching → in-use/available
+	PowerLatency  time.Duration // reboot, stop, start: task state set → cleared
 
 	// Attach and Detach run the real work behind an attachment (a hot-plug);
 	// an error is a failure on the compute host. Either may be nil.
 	Attach func(ctx context.Context, a Attachment) error
 	Detach func(ctx context.Context, a Attachment) error
+	// Power runs the real work behind a reboot, os-stop or os-start (a
+	// reset or power change of the server's VM); an error is a failure on
+	// the compute host. May be nil.
+	Power func(ctx context.Context, p PowerRequest) error
 
 	// Log, when set, receives one line per request.
 	Log func(line string)
@@ -62,6 +67,10 @@ type Server struct {
 	ID     string
 	Name   string
 	Status string // default ACTIVE
+	// TaskState is Nova's task_state ("" for none), set while a power
+	// action runs. Given to AddServer, it stays until a power action
+	// ends (a server stuck in a task).
+	TaskState string
 	// Addresses maps a network name to the server's fixed IPv4 addresses.
 	Addresses map[string][]string
 }
@@ -143,12 +152,14 @@ type Cloud struct {
 type server struct {
 	Server
 	actions []*instanceAction
+	power   powerState
 }
 
 type instanceAction struct {
 	action, requestID, event string
 	start, finish            time.Time
 	result, details          string // result: "" while running, Success or Error
+	queued                   bool   // no event yet: the compute host has not taken it up
 }
 
 type volume struct {

@@ -120,16 +120,17 @@ func (c *Cloud) serverJSON(r *http.Request, s *server, detail bool) map[string]a
 			}
 		}
 	}
-	vmState := strings.ToLower(s.Status)
-	if s.Status == "SHUTOFF" {
-		vmState = "stopped"
+	vmState := s.vmState()
+	var taskState any
+	if s.TaskState != "" {
+		taskState = s.TaskState
 	}
 	for k, v := range map[string]any{
 		"status": s.Status, "tenant_id": c.projectID, "user_id": c.userID, "metadata": map[string]any{},
 		"addresses": addresses, "hostId": "", "accessIPv4": "", "accessIPv6": "", "image": "",
 		"flavor":  map[string]any{"original_name": "m1.small", "vcpus": 1, "ram": 2048, "disk": 20},
 		"created": "2024-01-01T00:00:00Z", "updated": "2024-01-01T00:00:00Z",
-		"OS-EXT-STS:vm_state": vmState, "OS-EXT-STS:task_state": nil, "OS-EXT-STS:power_state": 1,
+		"OS-EXT-STS:vm_state": vmState, "OS-EXT-STS:task_state": taskState, "OS-EXT-STS:power_state": powerStateOf(vmState),
 		"os-extended-volumes:volumes_attached": attached,
 	} {
 		out[k] = v
@@ -282,9 +283,14 @@ func (c *Cloud) attachVolume(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, http.StatusNotFound, "Instance %s could not be found.", r.PathValue("server"))
 		return
 	}
-	if !attachableStates[s.Status] {
+	if !attachableStates[statusOf(s.vmState(), "")] {
 		c.mu.Unlock()
-		writeFault(w, http.StatusConflict, "Cannot 'attach_volume' instance %s while it is in vm_state %s", s.ID, strings.ToLower(s.Status))
+		writeFault(w, http.StatusConflict, "Cannot 'attach_volume' instance %s while it is in vm_state %s", s.ID, s.vmState())
+		return
+	}
+	if s.TaskState != "" {
+		c.mu.Unlock()
+		writeFault(w, http.StatusConflict, "Cannot 'attach_volume' instance %s while it is in task_state %s", s.ID, s.TaskState)
 		return
 	}
 	volumeID := body.VolumeAttachment.VolumeID
@@ -483,7 +489,9 @@ func (c *Cloud) actionJSON(s *server, a *instanceAction, mv microversion, events
 			out["updated_at"] = timestamp(a.finish)
 		}
 	}
-	if events {
+	if events && a.queued {
+		out["events"] = []any{}
+	} else if events {
 		ev := map[string]any{"event": a.event, "start_time": timestamp(a.start), "finish_time": nil, "result": nil, "traceback": nil}
 		if !a.finish.IsZero() {
 			ev["finish_time"] = timestamp(a.finish)

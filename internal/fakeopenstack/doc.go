@@ -12,6 +12,10 @@
 //		Attach: func(ctx context.Context, a fakeopenstack.Attachment) error {
 //			return hotplug(ctx, a.ServerName, a.VolumeID) // a failure is Nova's failure
 //		},
+//		PowerLatency: 2 * time.Second,
+//		Power: func(ctx context.Context, p fakeopenstack.PowerRequest) error {
+//			return power(ctx, p.ServerName, p.Action) // reset, power off or on the VM
+//		},
 //	})
 //	l, _ := net.Listen("tcp", "127.0.0.1:0")
 //	cloud.Start(l)                                  // or cloud.Handler() with httptest
@@ -25,8 +29,8 @@
 //     defaults to a random UUID, Status to ACTIVE, Addresses are fixed IPv4
 //     addresses per network), the volume types (default: "multiattach", with
 //     extra spec multiattach="<is> True", and "standard", the default type),
-//     the latencies of the asynchronous work, and the Attach and Detach
-//     callbacks.
+//     the latencies of the asynchronous work, and the Attach, Detach and
+//     Power callbacks.
 //   - Attach is called when an attachment moves to "attaching", Detach when a
 //     detach starts, both outside any lock, with a context cancelled by Close.
 //     A callback error is a failure on the compute host: the attachment is
@@ -35,6 +39,15 @@
 //     at microversion 2.84 or later hold the callback's message), as Nova
 //     does. The client sees what it would see from a real cloud: the volume
 //     never lists the server (or still lists it), and no error on the request.
+//   - Power is called once per accepted reboot (HardReboot, SoftReboot),
+//     os-stop (PowerOff) or os-start (PowerOn) when the compute host runs
+//     it, outside any lock, with a context cancelled by Close; the
+//     PowerRequest names the server and the request ID of its instance
+//     action. A callback error is a failure on the compute host: the
+//     action's event ends in Error (details at 2.84 or later), a failed
+//     reboot leaves the server in ERROR, a failed stop or start only clears
+//     the task state, as Nova does. (Nova also has a reboot that fails with
+//     the instance still running and reports Success; the fake does not.)
 //   - [Cloud.Start] serves on a listener in the background; [Cloud.Handler]
 //     is the whole cloud as one http.Handler. Catalog URLs are built from the
 //     request's Host header (or Config.EndpointBase), so any listener works,
@@ -54,8 +67,9 @@
 //
 //   - /identity/v3: Keystone, POST and GET /auth/tokens (password, token and
 //     application_credential methods; project scope).
-//   - /compute/v2.1: Nova, servers (list, detail, show),
-//     os-volume_attachments (list, show, attach, detach), os-instance-actions.
+//   - /compute/v2.1: Nova, servers (list, detail, show), server actions
+//     (reboot, os-stop, os-start), os-volume_attachments (list, show, attach,
+//     detach), os-instance-actions.
 //   - /volume/v3/{project_id}: Cinder, volumes (create, list, detail, show,
 //     delete), types (list, show, default, extra_specs).
 //
@@ -85,4 +99,21 @@
 //     "deleting" (Config.DeleteLatency); deleting an attached or in-use volume
 //     is a 400. Its multiattach flag comes from its type's extra spec.
 //   - The volume list's name filter is an exact match, as in Cinder.
+//   - Power actions (POST /servers/{id}/action, 202) follow nova.compute.api:
+//     a HARD reboot from vm_state active, stopped, paused, suspended or
+//     error, with no task or a reboot only queued (task_state
+//     rebooting_hard, ...); a SOFT reboot from active; os-stop from active
+//     or error; os-start from stopped; soft and stop/start only with no
+//     task. Anything else is a 409 with Nova's message ("Cannot 'stop'
+//     instance ID while it is in vm_state stopped", "... in task_state
+//     powering-off"). The API sets the task state (HARD_REBOOT with
+//     rebooting_hard, REBOOT with rebooting, powering-off, powering-on) and
+//     records the instance action (reboot, stop, start) under the request ID,
+//     with no events until the compute host takes it up (a quarter of
+//     Config.PowerLatency), then reboot_pending_hard, reboot_started_hard
+//     and the event compute_reboot_instance (compute_stop_instance,
+//     compute_start_instance); at the end ACTIVE (power_state 1) or SHUTOFF
+//     (4) with no task. One power action at a time runs per server.
+//     Server.TaskState shows the task state; given to AddServer, it stays
+//     until a power action ends.
 package fakeopenstack

@@ -29,6 +29,7 @@ func (c *Cloud) routes() http.Handler {
 	mux.HandleFunc("GET "+srv, c.listServers(false))
 	mux.HandleFunc("GET "+srv+"/detail", c.listServers(true))
 	mux.HandleFunc("GET "+srv+"/{server}", c.showServer)
+	mux.HandleFunc("POST "+srv+"/{server}/action", c.serverAction)
 	mux.HandleFunc("GET "+srv+"/{server}/os-volume_attachments", c.listVolumeAttachments)
 	mux.HandleFunc("POST "+srv+"/{server}/os-volume_attachments", c.attachVolume)
 	mux.HandleFunc("GET "+srv+"/{server}/os-volume_attachments/{volume}", c.showVolumeAttachment)
