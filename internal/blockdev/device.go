@@ -1,6 +1,6 @@
 // Package blockdev probes a block device or image file before anything is
 // written to it: GFS2 and OCFS2 superblocks read directly from the device,
-// other signatures through blkid, partition tables through go-diskfs, and
+// other signatures through blkid, GPT and MBR partition tables directly, and
 // whether the device is mounted or held by the kernel.
 package blockdev
 

@@ -125,3 +125,37 @@ func FuzzReadOCFS2(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadPartitionTable: whatever the disk holds, the reader neither
+// panics nor reads (or allocates) more than two bounded partition arrays,
+// and what it reports is possible.
+func FuzzReadPartitionTable(f *testing.F) {
+	for _, logical := range []int{512, 4096} {
+		d := newGPTDisk(logical, 64*int64(logical), gptPart{34, 40}, gptPart{41, 41})
+		f.Add(d.b, logical == 4096)
+		clear(d.b[logical : 2*logical])
+		f.Add(d.b, logical == 4096)
+	}
+	mbr := make([]byte, 512)
+	mbr[mbrEntries+12], mbr[mbrSignatureOff], mbr[mbrSignatureOff+1] = 1, 0x55, 0xAA
+	f.Add(mbr, false)
+	f.Fuzz(func(t *testing.T, data []byte, big bool) {
+		logical := 512
+		if big {
+			logical = 4096
+		}
+		img := &fuzzImage{data: data}
+		pt := readPartitionTable(img, img.size(), logical)
+		budget := int64(gptHeaderSize + 2*logical + logical + 2*maxGPTArray + mbrSize)
+		if img.read > budget {
+			t.Fatalf("read %d bytes, budget %d", img.read, budget)
+		}
+		switch {
+		case pt == nil:
+		case pt.Type == "mbr" && pt.Partitions <= 4 && pt.Insane == "":
+		case pt.Type == "gpt" && pt.Partitions <= maxGPTArray/gptEntrySize && (pt.Insane == "" || pt.Partitions == 0):
+		default:
+			t.Fatalf("impossible table %+v", pt)
+		}
+	})
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 )
 
@@ -107,7 +106,20 @@ func ReadGFS2(r io.ReaderAt, size int64) (*GFS2Superblock, error) {
 	return sb, nil
 }
 
-var journalName = regexp.MustCompile(`^journal[0-9]+$`)
+// isJournalName reports whether a jindex entry names a journal:
+// "journal" and one or more ASCII digits.
+func isJournalName(name string) bool {
+	digits, ok := strings.CutPrefix(name, "journal")
+	if !ok || digits == "" {
+		return false
+	}
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // gfs2Walker reads metadata blocks within a budget.
 type gfs2Walker struct {
@@ -142,7 +154,7 @@ func (w *gfs2Walker) countJournals(masterAddr uint64) (int, error) {
 	}
 	count := 0
 	err = w.eachDirent(jindex, "jindex", func(name string, _ uint64) bool {
-		if journalName.MatchString(name) {
+		if isJournalName(name) {
 			count++
 		}
 		return true

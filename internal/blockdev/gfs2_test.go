@@ -415,3 +415,16 @@ func TestReadGFS2DamagedKeepsSuperblock(t *testing.T) {
 		t.Errorf("a readable superblock must be returned with the error: %+v %v", sb, err)
 	}
 }
+
+// isJournalName accepts exactly what `^journal[0-9]+$` matches.
+func TestIsJournalName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"journal0": true, "journal12": true, "journal007": true,
+		"journal": false, "journal1a": false, "journal 1": false, "journal1\n": false,
+		"Journal1": false, "xjournal1": false, "journal١": false, "": false, "statfs_change0": false,
+	} {
+		if got := isJournalName(name); got != want {
+			t.Errorf("%q: %v, want %v", name, got, want)
+		}
+	}
+}

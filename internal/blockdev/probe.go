@@ -25,7 +25,7 @@ type State struct {
 	OCFS2Error string
 
 	Signature      *Signature      // from blkid; nil when it found nothing
-	PartitionTable *PartitionTable // from go-diskfs; nil when none
+	PartitionTable *PartitionTable // GPT or MBR; nil when none
 	// Data: none of the above, but the device is not blank where data
 	// starts or ends (FindData).
 	Data  *UnknownData

@@ -211,8 +211,9 @@ func TestReadPartitionTable(t *testing.T) {
 }
 
 // A GPT header with a valid-looking signature that describes a partition
-// array of 2^40 bytes: go-diskfs would allocate it whole and the module die
-// out of memory, with no JSON result. It must count as a damaged table.
+// array of 2^40 bytes: a reader that trusted it would allocate it whole and
+// the module die out of memory, with no JSON result. It must count as a
+// damaged table.
 func TestReadPartitionTableInsaneGPTHeader(t *testing.T) {
 	img := sparseImage(t, 4<<20)
 	hdr := make([]byte, 92)

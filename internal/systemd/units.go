@@ -5,10 +5,10 @@ package systemd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
-
-	sdbus "github.com/coreos/go-systemd/v22/dbus"
 )
 
 // UnitState is one unit's state as systemd reports it.
@@ -37,8 +37,85 @@ type Units interface {
 // Bus asks systemd over D-Bus.
 type Bus struct {
 	// Connect opens the connection; nil means the system bus, or systemd's
-	// private socket when the bus is not running and we are root.
-	Connect func(ctx context.Context) (*sdbus.Conn, error)
+	// private socket when the bus cannot be reached and we are root.
+	Connect func(ctx context.Context) (*Conn, error)
+}
+
+// The system bus's sockets when DBUS_SYSTEM_BUS_ADDRESS does not say, and
+// the socket where systemd itself answers root.
+var (
+	systemBusSockets  = []string{"/var/run/dbus/system_bus_socket", "/run/dbus/system_bus_socket"}
+	systemdPrivateBus = "unix:path=/run/systemd/private"
+)
+
+// connectSystemd connects to the system bus, or, when that fails and we are
+// root, straight to systemd, as systemctl does.
+func connectSystemd(ctx context.Context) (*Conn, error) {
+	conn, err := connectSystemBus(ctx)
+	if err != nil && os.Geteuid() == 0 {
+		return Dial(ctx, systemdPrivateBus, false)
+	}
+	return conn, err
+}
+
+func connectSystemBus(ctx context.Context) (*Conn, error) {
+	address := os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")
+	if address == "" {
+		for _, path := range systemBusSockets {
+			if _, err := os.Stat(path); err == nil {
+				address = "unix:path=" + path
+				break
+			}
+		}
+	}
+	if address == "" {
+		return nil, errors.New("system bus not found")
+	}
+	return Dial(ctx, address, true)
+}
+
+// unitStatus is one element of ListUnitsByNames' answer, a(ssssssouso).
+type unitStatus struct {
+	Name, Description, LoadState, ActiveState, SubState string
+}
+
+// ListUnitsByNames asks systemd's manager for the named units. systemd
+// answers for every name, loading a unit to do so, and says "not-found" for
+// one it does not know.
+func (c *Conn) ListUnitsByNames(ctx context.Context, names []string) ([]unitStatus, error) {
+	var body encoder
+	start := body.arrayStart()
+	for _, n := range names {
+		body.string(n)
+	}
+	body.arrayEnd(start)
+	reply, err := c.call(ctx, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+		"org.freedesktop.systemd1.Manager", "ListUnitsByNames", "as", body.b)
+	if err != nil {
+		return nil, err
+	}
+	if reply.signature != "a(ssssssouso)" {
+		return nil, fmt.Errorf("dbus: ListUnitsByNames answered %q, not a(ssssssouso)", reply.signature)
+	}
+	return decodeUnitStatuses(reply.body)
+}
+
+func decodeUnitStatuses(d decoder) ([]unitStatus, error) {
+	var out []unitStatus
+	d.array(8, func() {
+		var u unitStatus
+		u.Name, u.Description, u.LoadState, u.ActiveState, u.SubState = d.string(), d.string(), d.string(), d.string(), d.string()
+		d.string() // followed unit
+		d.string() // unit object path
+		d.uint32() // job id
+		d.string() // job type
+		d.string() // job object path
+		out = append(out, u)
+	})
+	if d.err != nil {
+		return nil, d.err
+	}
+	return out, nil
 }
 
 // States implements Units. It returns one state per name, in order; a unit
@@ -46,18 +123,18 @@ type Bus struct {
 func (b Bus) States(ctx context.Context, names ...string) ([]UnitState, error) {
 	connect := b.Connect
 	if connect == nil {
-		connect = sdbus.NewWithContext
+		connect = connectSystemd
 	}
 	conn, err := connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach systemd over D-Bus to check %s: %w", strings.Join(names, ", "), err)
 	}
 	defer conn.Close()
-	statuses, err := conn.ListUnitsByNamesContext(ctx, names)
+	statuses, err := conn.ListUnitsByNames(ctx, names)
 	if err != nil {
 		return nil, fmt.Errorf("ask systemd for the state of %s: %w", strings.Join(names, ", "), err)
 	}
-	byName := make(map[string]sdbus.UnitStatus, len(statuses))
+	byName := make(map[string]unitStatus, len(statuses))
 	for _, s := range statuses {
 		byName[s.Name] = s
 	}

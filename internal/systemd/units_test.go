@@ -7,17 +7,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 )
 
-// unitStatus has the D-Bus signature of ListUnitsByNames' elements:
+// busUnitStatus has the D-Bus signature of ListUnitsByNames' elements:
 // (ssssssouso).
-type unitStatus struct {
+type busUnitStatus struct {
 	Name, Description, LoadState, ActiveState, SubState, Followed string
 	Path                                                          dbus.ObjectPath
 	JobID                                                         uint32
@@ -29,18 +29,21 @@ type unitStatus struct {
 // systemd does: every asked name comes back, unknown ones as not-found.
 type fakeManager struct {
 	units map[string][3]string // load, active, sub
+	mu    sync.Mutex           // godbus calls from its own goroutine
 	asked [][]string
 }
 
-func (m *fakeManager) ListUnitsByNames(names []string) ([]unitStatus, *dbus.Error) {
+func (m *fakeManager) ListUnitsByNames(names []string) ([]busUnitStatus, *dbus.Error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.asked = append(m.asked, names)
-	var out []unitStatus
+	var out []busUnitStatus
 	for _, n := range names {
 		st, ok := m.units[n]
 		if !ok {
 			st = [3]string{"not-found", "inactive", "dead"}
 		}
-		out = append(out, unitStatus{Name: n, LoadState: st[0], ActiveState: st[1], SubState: st[2], Path: "/org/freedesktop/systemd1/unit/x", JobPath: "/"})
+		out = append(out, busUnitStatus{Name: n, LoadState: st[0], ActiveState: st[1], SubState: st[2], Path: "/org/freedesktop/systemd1/unit/x", JobPath: "/"})
 	}
 	return out, nil
 }
@@ -92,24 +95,8 @@ func privateBus(t *testing.T) string {
 	return "unix:path=" + sock
 }
 
-func dial(addr string) func(ctx context.Context) (*sdbus.Conn, error) {
-	return func(ctx context.Context) (*sdbus.Conn, error) {
-		return sdbus.NewConnection(func() (*dbus.Conn, error) {
-			c, err := dbus.Dial(addr, dbus.WithContext(ctx))
-			if err != nil {
-				return nil, err
-			}
-			if err := c.Auth([]dbus.Auth{dbus.AuthExternal(fmt.Sprint(os.Getuid()))}); err != nil {
-				c.Close()
-				return nil, err
-			}
-			if err := c.Hello(); err != nil {
-				c.Close()
-				return nil, err
-			}
-			return c, nil
-		})
-	}
+func dial(addr string) func(ctx context.Context) (*Conn, error) {
+	return func(ctx context.Context) (*Conn, error) { return Dial(ctx, addr, true) }
 }
 
 func TestBusStatesOverDBus(t *testing.T) {
@@ -151,9 +138,11 @@ func TestBusStatesOverDBus(t *testing.T) {
 	if fmt.Sprint(states) != fmt.Sprint(want) {
 		t.Errorf("states:\n got  %v\n want %v", states, want)
 	}
+	mgr.mu.Lock()
 	if len(mgr.asked) != 1 || strings.Join(mgr.asked[0], ",") != "dlm.service,corosync.service,o2cb.service" {
 		t.Errorf("asked %v", mgr.asked)
 	}
+	mgr.mu.Unlock()
 
 	err = RequireActive(ctx, bus, "adding journals with gfs2_jadd", "dlm.service", "corosync.service")
 	if err == nil || err.Error() != "adding journals with gfs2_jadd needs dlm.service and corosync.service running, but corosync.service (failed/failed) is not active: start it first (systemctl start corosync.service)" {
