@@ -41,8 +41,6 @@ usage: lab COMMAND [flags] [args]
   reboot NODE reboot NODE (or power it on after kill); --hard resets it
   kill NODE   stop NODE's VM at once, as a power cut would
   openstack   serve a fake Keystone/Nova/Cinder whose servers are the lab's VMs
-  molecule SCENARIO
-              run molecule/SCENARIO in Molecule's test sequence, without Molecule
 
 Every command takes --lab NAME|DIR (default $LAB or "default": .lab/NAME in
 the checkout) and --cache DIR (default .cache/lab in the checkout).
@@ -106,7 +104,6 @@ func init() {
 		"kill":            cmdKill,
 		"repo-conn":       cmdRepoConn,
 		"openstack":       cmdOpenStack,
-		"molecule":        cmdMolecule,
 	}
 }
 
@@ -524,16 +521,4 @@ func cmdRepoConn(ctx context.Context, name string, args []string) error {
 		return &exitStatus{1}
 	}
 	return nil
-}
-
-func cmdMolecule(ctx context.Context, name string, args []string) error {
-	fs := flag.NewFlagSet("lab "+name, flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: lab molecule SCENARIO (a directory under molecule/)")
-	}
-	m := &MoleculeRun{Project: root(), Scenario: fs.Arg(0), Out: os.Stdout}
-	return m.Test(ctx)
 }
