@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """The parts of hack/realos/realos that talk to the cloud, in one process each
 (the openstack CLI costs ~2 s a call): the Keystone catalog, readiness, test
 fixtures, clean-up, and the multiattach smoke test. Debian's openstacksdk;
@@ -128,8 +127,9 @@ def heartbeat_after(svcs, binary, since):
 
 def ready(compute_since, volume_since, discover):
     c = connect()
-    until("a keystone token", lambda: c.authorize(), 60)
+    until("a keystone token", c.authorize, 60)
     log("keystone issues tokens")
+
     # Debian's neutron answers a port list with 500 until a network list has
     # configured its ORM mappers; Nova lists ports on every server show/delete.
     def neutron():
@@ -149,7 +149,7 @@ def ready(compute_since, volume_since, discover):
     until("the compute node's resource provider in placement", provider, 120)
     log("nova-compute is up and has its resource provider")
     if discover:
-        out = subprocess.run(shlex.split(discover), capture_output=True, text=True)
+        out = subprocess.run(shlex.split(discover), capture_output=True, text=True, check=False)
         if out.returncode != 0:
             raise SystemExit(f"{discover}: exit {out.returncode}: {out.stderr[-800:]}")
         log("compute host mapped into cell1")
@@ -214,7 +214,7 @@ def create_servers(c, prefix, count, flavor, image):
 def create_twins(c, name, flavor, image):
     """Two servers with the same name (Nova allows it): the ambiguous-name case."""
     have = [s for s in servers_named(c, name) if s["name"] == name and s["status"] != "ERROR"]
-    for _ in range(2 - len(have)):
+    for _twin in range(2 - len(have)):
         call(c.compute, "POST", "/servers", microversion=COMPUTE_MV, json={"server": {
             "name": name, "imageRef": image, "flavorRef": flavor, "networks": "none"}})
     until(f"two servers named {name} ACTIVE", lambda: [s["status"] for s in servers_named(c, name)
@@ -262,6 +262,11 @@ def volume(c, vid):
     return call(c.block_storage, "GET", f"/volumes/{vid}")["volume"]
 
 
+def detached(v, server_id):
+    """The volume no longer lists the server and has left detaching."""
+    return server_id not in {a["server_id"] for a in v["attachments"]} and v["status"] in ("in-use", "available")
+
+
 def smoke():
     prefix = "realos-smoke-"
     c = connect()
@@ -274,7 +279,7 @@ def smoke():
 
 
 def attach_two(c, prefix):
-    flavor, image, _ = ensure_base(c)
+    flavor, image, _network = ensure_base(c)
     names = create_servers(c, prefix, 2, flavor, image)
     ids = {s["name"]: s["id"] for s in servers_named(c, prefix)}
     log("2 servers ACTIVE")
@@ -301,8 +306,7 @@ def attach_two(c, prefix):
     # second detach gets 400 (see README).
     for n in names:
         call(c.compute, "DELETE", f"/servers/{ids[n]}/os-volume_attachments/{vid}", microversion=COMPUTE_MV)
-        until(f"detachment from {n}", lambda: (lambda v: ids[n] not in {a["server_id"] for a in v["attachments"]}
-              and v["status"] in ("in-use", "available"))(volume(c, vid)), 60, interval=0.5)
+        until(f"detachment from {n}", lambda: detached(volume(c, vid), ids[n]), 60, interval=0.5)
     v = volume(c, vid)
     assert v["status"] == "available" and not v["attachments"], v
     log("detached from both servers")

@@ -49,6 +49,10 @@ type Syslog interface {
 	Err(m string) error
 }
 
+// AgentName is the agent's command name: the binary that holds it (cmd/openstack)
+// is the agent when installed under this name.
+const AgentName = "fence_nova"
+
 // Main runs the agent as a command and exits with its status.
 func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,7 +61,7 @@ func Main() {
 		env.StdinTerminal = true
 	}
 	// Without a syslog socket the lines still go to stderr.
-	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "fence_nova")
+	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, AgentName)
 	if err == nil {
 		env.Syslog = w
 	}

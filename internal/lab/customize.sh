@@ -12,6 +12,7 @@ root=$1
 # What the image itself was installed from is dropped first: only what the
 # cluster packages add is served.
 rm -f "$root"/var/cache/apt/archives/*.deb
+# shellcheck disable=SC2086 # a space-separated package list, split on purpose
 APT_CONFIG="$MMDEBSTRAP_APT_CONFIG" apt-get --yes --quiet --download-only \
   -o APT::Install-Recommends=true install $LAB_REPO_PACKAGES
 mkdir -p "$LAB_REPO_DIR"

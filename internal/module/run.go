@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -15,10 +16,25 @@ import (
 // truthful Changed.
 type Handler func(ctx context.Context, req *Request) (*Result, error)
 
+// Module is one module a binary serves.
+type Module struct {
+	Name    string
+	Spec    Spec
+	Handler Handler
+}
+
 // Main runs a module as Ansible does (BINARY ARGS_FILE) and exits.
-func Main(name string, spec Spec, h Handler) {
+func Main(name string, spec Spec, h Handler) { Serve(Module{Name: name, Spec: spec, Handler: h}) }
+
+// Serve runs, as Ansible does (BINARY ARGS_FILE), one of the modules a binary
+// serves, and exits. The args file names it: its _ansible_module_name is the
+// task's action (cinder.multiattach.NAME; the action plugin sets it), and the
+// last dot-separated part picks the module. One binary serves several
+// modules where that keeps the collection small (gfs2_fs and ocfs2_fs share
+// nearly all their code).
+func Serve(modules ...Module) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := Execute(ctx, name, os.Args[1:], os.Stdout, spec, h)
+	code := ExecuteModules(ctx, os.Args[1:], os.Stdout, modules...)
 	stop()
 	os.Exit(code)
 }
@@ -27,6 +43,17 @@ func Main(name string, spec Spec, h Handler) {
 // JSON object to stdout, and returns the exit code: 0 on success, 1 on
 // failure. A panic in h is reported as a JSON failure, never as a bare trace.
 func Execute(ctx context.Context, name string, args []string, stdout io.Writer, spec Spec, h Handler) (code int) {
+	return ExecuteModules(ctx, args, stdout, Module{Name: name, Spec: spec, Handler: h})
+}
+
+// ExecuteModules is Execute for a binary that serves several modules: the
+// args file's _ansible_module_name picks one. A binary that serves one module
+// runs it when the args file names no module, and refuses another's name.
+func ExecuteModules(ctx context.Context, args []string, stdout io.Writer, modules ...Module) (code int) {
+	name := modules[0].Name
+	if len(modules) > 1 {
+		name = "this binary (" + moduleNames(modules) + ")"
+	}
 	var req *Request
 	defer func() {
 		if p := recover(); p != nil {
@@ -44,12 +71,44 @@ func Execute(ctx context.Context, name string, args []string, stdout io.Writer, 
 	if err != nil {
 		return write(stdout, (*Request)(nil).output(nil, fmt.Errorf("cannot read module arguments: %w", err)), nil)
 	}
-	req, err = DecodeArgs(name, data, spec)
+	m, err := pick(data, modules)
 	if err != nil {
 		return write(stdout, (*Request)(nil).output(nil, err), nil)
 	}
-	res, err := h(ctx, req)
+	name = m.Name
+	req, err = DecodeArgs(m.Name, data, m.Spec)
+	if err != nil {
+		return write(stdout, (*Request)(nil).output(nil, err), nil)
+	}
+	res, err := m.Handler(ctx, req)
 	return write(stdout, req.output(res, err), req)
+}
+
+// pick finds the module the args name (the last part of _ansible_module_name).
+func pick(data []byte, modules []Module) (Module, error) {
+	var named struct {
+		Name string `json:"_ansible_module_name"`
+	}
+	// A malformed file is DecodeArgs' to report, with the module's name.
+	_ = json.Unmarshal(data, &named)
+	short := named.Name[strings.LastIndex(named.Name, ".")+1:]
+	for _, m := range modules {
+		if m.Name == short {
+			return m, nil
+		}
+	}
+	if short == "" && len(modules) == 1 {
+		return modules[0], nil
+	}
+	return Module{}, fmt.Errorf("this binary serves the module(s) %s, not %q (_ansible_module_name)", moduleNames(modules), named.Name)
+}
+
+func moduleNames(modules []Module) string {
+	names := make([]string, len(modules))
+	for i, m := range modules {
+		names[i] = m.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // write prints the result as one JSON object. Values are first reduced to

@@ -211,3 +211,43 @@ func TestFailureMergesResultValues(t *testing.T) {
 		t.Errorf("out = %v", out)
 	}
 }
+
+// A binary that serves several modules runs the one the args name, and
+// refuses args that name none of them, with nothing run.
+func TestExecuteModulesPicksByName(t *testing.T) {
+	ran := ""
+	handler := func(name string) Handler {
+		return func(ctx context.Context, req *Request) (*Result, error) {
+			ran = name
+			return &Result{}, nil
+		}
+	}
+	modules := []Module{
+		{Name: "gfs2_fs", Spec: Spec{}, Handler: handler("gfs2_fs")},
+		{Name: "ocfs2_fs", Spec: Spec{}, Handler: handler("ocfs2_fs")},
+	}
+	for _, tc := range []struct{ args, ran, failure string }{
+		{`{"_ansible_module_name": "cinder.multiattach.ocfs2_fs"}`, "ocfs2_fs", ""},
+		{`{"_ansible_module_name": "gfs2_fs"}`, "gfs2_fs", ""},
+		{`{"_ansible_module_name": "cinder.multiattach.cluster_conf"}`, "", `serves the module(s) gfs2_fs, ocfs2_fs, not "cinder.multiattach.cluster_conf"`},
+		{`{}`, "", `serves the module(s) gfs2_fs, ocfs2_fs, not ""`},
+	} {
+		ran = ""
+		path := filepath.Join(t.TempDir(), "args")
+		if err := os.WriteFile(path, []byte(tc.args), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		code := ExecuteModules(context.Background(), []string{path}, &out, modules...)
+		if ran != tc.ran {
+			t.Errorf("%s: ran %q, want %q", tc.args, ran, tc.ran)
+		}
+		var res struct{ Msg string }
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("%s: output %s: %v", tc.args, out.String(), err)
+		}
+		if (code != 0) != (tc.failure != "") || !strings.Contains(res.Msg, tc.failure) {
+			t.Errorf("%s: exit %d, msg %q; want failure %q", tc.args, code, res.Msg, tc.failure)
+		}
+	}
+}
