@@ -144,12 +144,22 @@ func (c *Clients) FindVolume(ctx context.Context, ref string) (*Volume, error) {
 		ref, len(found), strings.Join(ids, ", "))
 }
 
+// CreateVolumeOpts are the properties of a new volume; the empty ones are
+// left to Cinder.
+type CreateVolumeOpts struct {
+	Name             string
+	Size             int // GiB
+	VolumeType       string
+	AvailabilityZone string
+	Description      string
+}
+
 // CreateVolume asks Cinder for a new volume; it starts in "creating".
-func (c *Clients) CreateVolume(ctx context.Context, name string, size int, volumeType, az, description string) (*Volume, error) {
-	v, err := volumes.Create(ctx, c.Volume, volumes.CreateOpts{Name: name, Size: size, VolumeType: volumeType,
-		AvailabilityZone: az, Description: description}, nil).Extract()
+func (c *Clients) CreateVolume(ctx context.Context, opts CreateVolumeOpts) (*Volume, error) {
+	v, err := volumes.Create(ctx, c.Volume, volumes.CreateOpts{Name: opts.Name, Size: opts.Size, VolumeType: opts.VolumeType,
+		AvailabilityZone: opts.AvailabilityZone, Description: opts.Description}, nil).Extract()
 	if err != nil {
-		return nil, fmt.Errorf("create volume %s: %s", name, APIMessage(err))
+		return nil, fmt.Errorf("create volume %s: %s", opts.Name, APIMessage(err))
 	}
 	return volumeFrom(v), nil
 }

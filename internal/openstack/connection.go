@@ -5,15 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	gopenstack "github.com/gophercloud/gophercloud/v2/openstack"
@@ -283,54 +279,6 @@ func bound(module, request context.Context) context.Context {
 		return module
 	}
 	return request
-}
-
-// retryTransient retries requests that cannot change anything (reads and
-// token requests) after a 5xx answer or a broken connection, with backoff
-// until the context ends. Changes are retried by the engine, which first
-// reads whether the change happened.
-func retryTransient(ctx context.Context, method, u string, _ *gophercloud.RequestOpts, err error, failCount uint) error {
-	safe := method == http.MethodGet || method == http.MethodHead ||
-		method == http.MethodPost && strings.HasSuffix(strings.TrimRight(u, "/"), "/auth/tokens")
-	if !safe || ctx.Err() != nil || !Transient(err) || failCount > 50 {
-		return err
-	}
-	select {
-	case <-time.After(backoff(failCount)):
-		return nil
-	case <-ctx.Done():
-		return err
-	}
-}
-
-// backoff is 100 ms doubling per attempt, at most 5 s.
-func backoff(attempt uint) time.Duration {
-	d := 100 * time.Millisecond
-	for i := uint(1); i < attempt && d < 5*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 5*time.Second)
-}
-
-// Transient reports errors worth retrying: a 5xx answer, or a connection
-// that broke or was refused.
-//
-// A request that ran out of api_timeout is transient too; callers check
-// their own context first, so that the task's timeout ends the retries.
-func Transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	if code, ok := StatusCode(err); ok {
-		return code >= 500
-	}
-	// Not every transport error: a certificate that does not verify stays so.
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
 
 // StatusCode is the HTTP status of an API error.
