@@ -29,8 +29,8 @@ type Server struct {
 // Address is one server address on one network.
 type Address struct {
 	Addr    string `json:"addr"`
-	Version int    `json:"version"`
 	Type    string `json:"type"` // fixed or floating
+	Version int    `json:"version"`
 }
 
 // Volume is a Cinder volume.

@@ -13,7 +13,7 @@ func TestDocReturnsMatchValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	returned := values(&Volume{ID: "x"}, nil, nil, nil, nil)
+	returned := Outcome{Volume: &Volume{ID: "x"}}.Values()
 	for k := range returned {
 		if _, ok := doc.Return[k]; !ok {
 			t.Errorf("return value %s is not documented", k)

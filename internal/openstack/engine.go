@@ -7,9 +7,27 @@ import (
 	"time"
 )
 
-// engine applies a plan, one operation at a time: Cinder refuses a second
-// reservation while a volume is reserved, attaching or detaching. Every
-// request goes through retry, every wait through waitUntil.
+// Apply runs the plan: create, detach, attach, delete, one operation at a
+// time, as Cinder refuses a second reservation while a volume is reserved,
+// attaching or detaching. Every operation but the last waits for its
+// completion; the last one too unless wait is off. The outcome tells what
+// happened, on failure too.
+func Apply(ctx context.Context, c *Clients, o Options, h Have, p Plan) (Outcome, error) {
+	e := &engine{c: c, wait: o.Wait, timeout: o.Timeout,
+		done: Outcome{Volume: h.Volume, Servers: h.Requested, Names: h.Names}}
+	if err := e.apply(ctx, p); err != nil {
+		return e.done, err
+	}
+	// Succeeded: a deletion asked for is done, whoever finished it.
+	e.done.Deleted = p.Delete
+	if e.done.Volume != nil && !e.done.Gone && ctx.Err() == nil {
+		_, _ = e.read(ctx)
+	}
+	return e.done, nil
+}
+
+// engine applies a plan. Every request goes through retry, every wait
+// through waitUntil.
 type engine struct {
 	c       *Clients
 	wait    bool
@@ -17,24 +35,15 @@ type engine struct {
 
 	createPace, attachPace, detachPace, deletePace pacer
 
-	// What happened so far, for a truthful result even on failure.
-	changed  bool
-	volume   *Volume // last read
-	attached []Server
-	detached []Server
-	// deleting: Cinder accepted our deletion; deleted: the volume is gone.
-	deleting bool
-	deleted  bool
+	// done is what happened so far, for a truthful result even on failure.
+	// Its Volume is the volume as last read; its Deleted, until the end,
+	// that Cinder accepted our deletion.
+	done Outcome
 }
 
-// apply runs the plan: create, detach, attach, delete. Every operation but
-// the last waits for its completion; the last one too unless wait is off.
-func (e *engine) apply(ctx context.Context, p Plan, o Options, cur Current) error {
-	e.volume = cur.Volume
+func (e *engine) apply(ctx context.Context, p Plan) error {
 	if p.Create {
-		opts := CreateVolumeOpts{Name: o.Volume, Size: o.Size, VolumeType: o.VolumeType,
-			AvailabilityZone: o.AvailabilityZone, Description: o.Description}
-		if err := e.create(ctx, opts, e.wait || len(p.Attach) > 0); err != nil {
+		if err := e.create(ctx, p.New, e.wait || len(p.Attach) > 0); err != nil {
 			return err
 		}
 	}
@@ -62,12 +71,12 @@ func (e *engine) apply(ctx context.Context, p Plan, o Options, cur Current) erro
 
 // read refreshes the volume; nil when it is gone.
 func (e *engine) read(ctx context.Context) (*Volume, error) {
-	v, err := e.c.GetVolume(ctx, e.volume.ID)
+	v, err := e.c.GetVolume(ctx, e.done.Volume.ID)
 	if err != nil {
 		return nil, err
 	}
 	if v != nil {
-		e.volume = v
+		e.done.Volume = v
 	}
 	return v, nil
 }
@@ -77,8 +86,8 @@ func (e *engine) create(ctx context.Context, opts CreateVolumeOpts, wait bool) e
 	if err != nil {
 		return err
 	}
-	e.changed = true
-	e.volume = v
+	e.done.Changed, e.done.Created = true, true
+	e.done.Volume = v
 	if !wait {
 		return nil
 	}
@@ -95,16 +104,16 @@ func (e *engine) create(ctx context.Context, opts CreateVolumeOpts, wait bool) e
 
 func (e *engine) attach(ctx context.Context, s Server, wait bool) error {
 	c := change{
-		doing: fmt.Sprintf("attach volume %s to server %s", describe(e.volume), s.Name),
-		what:  fmt.Sprintf("volume %s to be attached to server %s", describe(e.volume), s.Name),
-		send:  func(ctx context.Context) (string, error) { return e.c.Attach(ctx, s.ID, e.volume.ID) },
+		doing: fmt.Sprintf("attach volume %s to server %s", describe(e.done.Volume), s.Name),
+		what:  fmt.Sprintf("volume %s to be attached to server %s", describe(e.done.Volume), s.Name),
+		send:  func(ctx context.Context) (string, error) { return e.c.Attach(ctx, s.ID, e.done.Volume.ID) },
 		notFound: func(err error) (verdict, error) {
-			return again, fmt.Errorf("attach volume %s to server %s: %s", describe(e.volume), s.Name, APIMessage(err))
+			return again, fmt.Errorf("attach volume %s to server %s: %s", describe(e.done.Volume), s.Name, APIMessage(err))
 		},
 		judge: func(err error, v *Volume) (verdict, error) {
 			switch _, attached := v.AttachedTo(s.ID); {
 			case v == nil:
-				return again, fmt.Errorf("volume %s disappeared while attaching it to server %s", describe(e.volume), s.Name)
+				return again, fmt.Errorf("volume %s disappeared while attaching it to server %s", describe(e.done.Volume), s.Name)
 			case attached:
 				return present, nil
 			case !retryable(err, v):
@@ -118,8 +127,8 @@ func (e *engine) attach(ctx context.Context, s Server, wait bool) error {
 		return err
 	}
 	if r.verdict == accepted || r.ours {
-		e.changed = true
-		e.attached = append(e.attached, s)
+		e.done.Changed = true
+		e.done.Attached = append(e.done.Attached, s)
 	}
 	if r.verdict == present || !wait {
 		return nil
@@ -133,7 +142,7 @@ func (e *engine) attach(ctx context.Context, s Server, wait bool) error {
 // complete, or failed.
 func (e *engine) attachDone(ctx context.Context, s Server, requestID string, v *Volume) (bool, error) {
 	if v == nil {
-		return false, fmt.Errorf("volume %s disappeared while attaching it to server %s", describe(e.volume), s.Name)
+		return false, fmt.Errorf("volume %s disappeared while attaching it to server %s", describe(e.done.Volume), s.Name)
 	}
 	// Cinder lists the attachment a moment before the volume leaves
 	// "attaching", and refuses the next reserve until it has.
@@ -149,7 +158,7 @@ func (e *engine) attachDone(ctx context.Context, s Server, requestID string, v *
 	if err != nil || pending {
 		return false, err
 	}
-	e.attached = e.attached[:len(e.attached)-1]
+	e.done.Attached = e.done.Attached[:len(e.done.Attached)-1]
 	reason := e.c.ActionFailure(ctx, s.ID, requestID)
 	if reason == "" {
 		reason = "the attachment was rolled back (see the server's instance actions)"
@@ -163,9 +172,9 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 		label = s.ID
 	}
 	c := change{
-		doing: fmt.Sprintf("detach volume %s from server %s", describe(e.volume), label),
-		what:  fmt.Sprintf("volume %s to be detached from server %s", describe(e.volume), label),
-		send:  func(ctx context.Context) (string, error) { return e.c.Detach(ctx, s.ID, e.volume.ID) },
+		doing: fmt.Sprintf("detach volume %s from server %s", describe(e.done.Volume), label),
+		what:  fmt.Sprintf("volume %s to be detached from server %s", describe(e.done.Volume), label),
+		send:  func(ctx context.Context) (string, error) { return e.c.Detach(ctx, s.ID, e.done.Volume.ID) },
 		judge: func(err error, v *Volume) (verdict, error) {
 			a, attached := v.AttachedTo(s.ID)
 			switch code, _ := StatusCode(err); {
@@ -190,8 +199,8 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 		return err
 	}
 	if r.verdict == accepted || r.ours {
-		e.changed = true
-		e.detached = append(e.detached, s)
+		e.done.Changed = true
+		e.done.Detached = append(e.done.Detached, s)
 	}
 	if r.verdict == present || !wait {
 		return nil
@@ -203,7 +212,7 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 		if transitional[v.Status] {
 			return false, nil
 		}
-		e.detached = e.detached[:len(e.detached)-1]
+		e.done.Detached = e.done.Detached[:len(e.done.Detached)-1]
 		reason := e.c.ActionFailure(ctx, s.ID, r.requestID)
 		if reason == "" {
 			reason = "the detach was rolled back (see the server's instance actions)"
@@ -214,9 +223,9 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 
 func (e *engine) delete(ctx context.Context, wait bool) error {
 	c := change{
-		doing: fmt.Sprintf("delete volume %s", describe(e.volume)),
-		what:  fmt.Sprintf("volume %s to be deleted", describe(e.volume)),
-		send:  func(ctx context.Context) (string, error) { return "", e.c.DeleteVolume(ctx, e.volume.ID) },
+		doing: fmt.Sprintf("delete volume %s", describe(e.done.Volume)),
+		what:  fmt.Sprintf("volume %s to be deleted", describe(e.done.Volume)),
+		send:  func(ctx context.Context) (string, error) { return "", e.c.DeleteVolume(ctx, e.done.Volume.ID) },
 		// Gone: by our earlier request, or by someone else (then it is no
 		// change of ours).
 		notFound: func(error) (verdict, error) { return present, nil },
@@ -238,18 +247,18 @@ func (e *engine) delete(ctx context.Context, wait bool) error {
 		return err
 	}
 	if r.verdict == present {
-		e.changed, e.deleted = e.changed || r.ours, r.ours
+		e.done.Changed, e.done.Gone = e.done.Changed || r.ours, r.ours
 		return nil
 	}
-	if e.volume.Status != "deleting" || r.ours {
-		e.changed, e.deleting = true, true
+	if e.done.Volume.Status != "deleting" || r.ours {
+		e.done.Changed, e.done.Deleted = true, true
 	}
 	if !wait {
 		return nil
 	}
 	return e.waitUntil(ctx, &e.deletePace, c.what, func(v *Volume) (bool, error) {
 		if v == nil {
-			e.deleted = true
+			e.done.Gone = true
 			return true, nil
 		}
 		if strings.HasPrefix(v.Status, "error") {

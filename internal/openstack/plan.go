@@ -6,26 +6,13 @@ import (
 	"strings"
 )
 
-// Current is the state the plan starts from.
-type Current struct {
-	// Volume is nil when it does not exist.
-	Volume *Volume
-	// Requested are the servers of the servers option, resolved, in order.
-	Requested []Server
-	// Names maps the ID of every server in Requested or attached to the
-	// volume to its name ("" for a server Nova no longer knows).
-	Names map[string]string
-	// NewType is the type a volume to be created would get (the volume_type
-	// option, or the cloud's default type); nil when unknown.
-	NewType *VolumeType
-}
-
 // Plan is what the module does, in this order: create, detach, attach,
 // delete.
 type Plan struct {
 	// Warnings are differences the module leaves alone.
 	Warnings []string
 	Create   bool
+	New      CreateVolumeOpts // the volume to create
 	Detach   []Server
 	Attach   []Server
 	Delete   bool
@@ -40,87 +27,68 @@ func (p Plan) Changes() bool {
 
 // Decide computes the plan. It checks everything that can be checked
 // before a change: an error means nothing will be done.
-func Decide(o Options, cur Current) (Plan, error) {
+func Decide(o Options, h Have) (Plan, error) {
 	var p Plan
-	v := cur.Volume
-	name := func(id string) string {
-		if n := cur.Names[id]; n != "" {
-			return n
-		}
-		return id
-	}
-	attached := map[string]bool{}
-	if v != nil {
-		for _, a := range v.Attachments {
-			attached[a.ServerID] = true
-			p.Before = append(p.Before, name(a.ServerID))
+	if h.Volume != nil {
+		for _, a := range h.Volume.Attachments {
+			p.Before = append(p.Before, h.name(a.ServerID))
 		}
 	}
 	sort.Strings(p.Before)
-
 	if o.State == Absent {
-		if v == nil {
-			return p, nil
-		}
-		detach := map[string]bool{}
-		if o.ServersGiven {
-			for _, s := range cur.Requested {
-				if attached[s.ID] {
-					detach[s.ID] = true
-				}
-			}
-		} else {
-			for id := range attached {
-				detach[id] = true
-			}
-		}
-		var remaining []string
-		for _, a := range v.Attachments {
-			if detach[a.ServerID] {
-				p.Detach = append(p.Detach, Server{ID: a.ServerID, Name: cur.Names[a.ServerID]})
-			} else {
-				remaining = append(remaining, name(a.ServerID))
-			}
-		}
-		sortServers(p.Detach)
-		sort.Strings(remaining)
-		if o.Delete {
-			if len(remaining) > 0 {
-				return Plan{}, &InputError{fmt.Sprintf("volume %s cannot be deleted: it stays attached to %s, which servers "+
-					"does not list; list them too, or omit servers to detach it from every server", describe(v), strings.Join(remaining, ", "))}
-			}
-			p.Delete = true
-		}
-		p.After = remaining
+		return planAbsent(p, o, h)
+	}
+	return planPresent(p, o, h)
+}
+
+// planAbsent detaches the servers listed (every server when none is), then
+// deletes the volume if asked to.
+func planAbsent(p Plan, o Options, h Have) (Plan, error) {
+	v := h.Volume
+	if v == nil {
 		return p, nil
 	}
-
-	if v == nil {
-		if looksLikeID(o.Volume) {
-			return Plan{}, &InputError{fmt.Sprintf("no volume has ID %s; to create a volume, give its name", o.Volume)}
-		}
-		if o.Size == 0 {
-			return Plan{}, &InputError{fmt.Sprintf("volume %q does not exist; give size (GiB) to create it", o.Volume)}
-		}
-		p.Create = true
-	} else {
-		if strings.HasPrefix(v.Status, "error") || v.Status == "deleting" {
-			return Plan{}, &InputError{fmt.Sprintf("volume %s is in status %s; it cannot be attached", describe(v), v.Status)}
-		}
-		if o.Size != 0 && o.Size != v.Size {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s has %d GiB, not the %d GiB of size; this module does not resize volumes",
-				describe(v), v.Size, o.Size))
-		}
-		if o.VolumeType != "" && o.VolumeType != v.VolumeType && !looksLikeID(o.VolumeType) {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s has volume type %q, not %q; this module does not retype volumes",
-				describe(v), v.VolumeType, o.VolumeType))
+	detach := map[string]bool{}
+	if o.ServersGiven {
+		for _, s := range h.Requested {
+			if _, ok := v.AttachedTo(s.ID); ok {
+				detach[s.ID] = true
+			}
 		}
 	}
+	var remaining []string
+	for _, a := range v.Attachments {
+		if detach[a.ServerID] || !o.ServersGiven {
+			p.Detach = append(p.Detach, Server{ID: a.ServerID, Name: h.Names[a.ServerID]})
+		} else {
+			remaining = append(remaining, h.name(a.ServerID))
+		}
+	}
+	sortServers(p.Detach)
+	sort.Strings(remaining)
+	if o.Delete {
+		if len(remaining) > 0 {
+			return Plan{}, &InputError{fmt.Sprintf("volume %s cannot be deleted: it stays attached to %s, which servers "+
+				"does not list; list them too, or omit servers to detach it from every server", describe(v), strings.Join(remaining, ", "))}
+		}
+		p.Delete = true
+	}
+	p.After = remaining
+	return p, nil
+}
 
+// planPresent creates the volume if needed, attaches the servers listed
+// that lack it and, with exclusive, detaches the others.
+func planPresent(p Plan, o Options, h Have) (Plan, error) {
+	v := h.Volume
+	var err error
+	if p, err = planVolume(p, o, v); err != nil {
+		return Plan{}, err
+	}
 	wanted := map[string]bool{}
-	for _, s := range cur.Requested {
+	for _, s := range h.Requested {
 		wanted[s.ID] = true
-		if !attached[s.ID] {
+		if _, ok := v.AttachedTo(s.ID); !ok {
 			if s.Status == "ERROR" || s.Status == "DELETED" {
 				return Plan{}, &InputError{fmt.Sprintf("server %s (%s) is in status %s; Nova attaches no volume to it", s.Name, s.ID, s.Status)}
 			}
@@ -131,7 +99,7 @@ func Decide(o Options, cur Current) (Plan, error) {
 	if v != nil {
 		for _, a := range v.Attachments {
 			if o.Exclusive && !wanted[a.ServerID] {
-				p.Detach = append(p.Detach, Server{ID: a.ServerID, Name: cur.Names[a.ServerID]})
+				p.Detach = append(p.Detach, Server{ID: a.ServerID, Name: h.Names[a.ServerID]})
 				continue
 			}
 			final[a.ServerID] = true
@@ -142,29 +110,66 @@ func Decide(o Options, cur Current) (Plan, error) {
 		final[s.ID] = true
 	}
 	for id := range final {
-		p.After = append(p.After, name(id))
+		p.After = append(p.After, h.name(id))
 	}
 	sort.Strings(p.After)
-
 	if len(final) > 1 {
-		if v != nil && !v.Multiattach {
-			return Plan{}, &InputError{fmt.Sprintf("volume %s is not multiattach (its type is %q), so it cannot be attached to %d servers "+
-				"(%s): create the volume with a multiattach volume type, one whose extra spec is multiattach=\"<is> True\" "+
-				"(openstack volume type create --property multiattach=\"<is> True\" multiattach), or retype it while it is detached",
-				describe(v), v.VolumeType, len(final), strings.Join(p.After, ", "))}
-		}
-		if v == nil && !cur.NewType.Multiattach() {
-			typ := "the cloud's default volume type"
-			if cur.NewType != nil {
-				typ = fmt.Sprintf("volume type %q", cur.NewType.Name)
-			}
-			return Plan{}, &InputError{fmt.Sprintf("volume %q would be created with %s, which is not multiattach (no extra spec "+
-				"multiattach=\"<is> True\" visible), so it could not be attached to %d servers (%s): set volume_type to a "+
-				"multiattach volume type (openstack volume type create --property multiattach=\"<is> True\" multiattach)",
-				o.Volume, typ, len(final), strings.Join(p.After, ", "))}
+		if err := refuseSingleAttach(o, h, p.After); err != nil {
+			return Plan{}, err
 		}
 	}
 	return p, nil
+}
+
+// planVolume decides whether the volume is created, and warns about what
+// differs in one that exists.
+func planVolume(p Plan, o Options, v *Volume) (Plan, error) {
+	if v == nil {
+		if looksLikeID(o.Volume) {
+			return Plan{}, &InputError{fmt.Sprintf("no volume has ID %s; to create a volume, give its name", o.Volume)}
+		}
+		if o.Size == 0 {
+			return Plan{}, &InputError{fmt.Sprintf("volume %q does not exist; give size (GiB) to create it", o.Volume)}
+		}
+		p.Create = true
+		p.New = CreateVolumeOpts{Name: o.Volume, Size: o.Size, VolumeType: o.VolumeType,
+			AvailabilityZone: o.AvailabilityZone, Description: o.Description}
+		return p, nil
+	}
+	if strings.HasPrefix(v.Status, "error") || v.Status == "deleting" {
+		return Plan{}, &InputError{fmt.Sprintf("volume %s is in status %s; it cannot be attached", describe(v), v.Status)}
+	}
+	if o.Size != 0 && o.Size != v.Size {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s has %d GiB, not the %d GiB of size; this module does not resize volumes",
+			describe(v), v.Size, o.Size))
+	}
+	if o.VolumeType != "" && o.VolumeType != v.VolumeType && !looksLikeID(o.VolumeType) {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s has volume type %q, not %q; this module does not retype volumes",
+			describe(v), v.VolumeType, o.VolumeType))
+	}
+	return p, nil
+}
+
+// refuseSingleAttach refuses to attach a volume that is not multiattach,
+// or would not be once created, to the servers of after (more than one).
+func refuseSingleAttach(o Options, h Have, after []string) error {
+	if v := h.Volume; v != nil && !v.Multiattach {
+		return &InputError{fmt.Sprintf("volume %s is not multiattach (its type is %q), so it cannot be attached to %d servers "+
+			"(%s): create the volume with a multiattach volume type, one whose extra spec is multiattach=\"<is> True\" "+
+			"(openstack volume type create --property multiattach=\"<is> True\" multiattach), or retype it while it is detached",
+			describe(v), v.VolumeType, len(after), strings.Join(after, ", "))}
+	}
+	if h.Volume == nil && !h.NewType.Multiattach() {
+		typ := "the cloud's default volume type"
+		if h.NewType != nil {
+			typ = fmt.Sprintf("volume type %q", h.NewType.Name)
+		}
+		return &InputError{fmt.Sprintf("volume %q would be created with %s, which is not multiattach (no extra spec "+
+			"multiattach=\"<is> True\" visible), so it could not be attached to %d servers (%s): set volume_type to a "+
+			"multiattach volume type (openstack volume type create --property multiattach=\"<is> True\" multiattach)",
+			o.Volume, typ, len(after), strings.Join(after, ", "))}
+	}
+	return nil
 }
 
 func describe(v *Volume) string {

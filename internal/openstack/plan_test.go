@@ -45,7 +45,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name   string
 		opts   Options
-		cur    Current
+		cur    Have
 		create bool
 		attach string
 		detach string
@@ -53,43 +53,43 @@ func TestDecide(t *testing.T) {
 		after  string
 		err    string
 	}{
-		{name: "create and attach", opts: withSize(present, 1), cur: Current{Requested: []Server{srvA, srvB}, NewType: multiType},
+		{name: "create and attach", opts: withSize(present, 1), cur: Have{Requested: []Server{srvA, srvB}, NewType: multiType},
 			create: true, attach: "a,b", after: "alpha,beta"},
-		{name: "missing size", opts: present, cur: Current{Requested: []Server{srvA}}, err: "give size"},
+		{name: "missing size", opts: present, cur: Have{Requested: []Server{srvA}}, err: "give size"},
 		{name: "an ID that does not exist", opts: Options{Volume: "6f1c2a84-3b7e-4a5d-9c0e-2d8b7f4e1a93", State: Present, Size: 1},
-			cur: Current{Requested: []Server{srvA}, NewType: multiType}, err: "no volume has ID"},
+			cur: Have{Requested: []Server{srvA}, NewType: multiType}, err: "no volume has ID"},
 		{name: "new volume, plain type, two servers", opts: withSize(present, 1),
-			cur: Current{Requested: []Server{srvA, srvB}, NewType: &VolumeType{Name: "plain"}}, err: `volume type "plain", which is not multiattach`},
-		{name: "new volume, no default type, two servers", opts: withSize(present, 1), cur: Current{Requested: []Server{srvA, srvB}},
+			cur: Have{Requested: []Server{srvA, srvB}, NewType: &VolumeType{Name: "plain"}}, err: `volume type "plain", which is not multiattach`},
+		{name: "new volume, no default type, two servers", opts: withSize(present, 1), cur: Have{Requested: []Server{srvA, srvB}},
 			err: "the cloud's default volume type"},
 		{name: "new volume, plain type, one server", opts: withSize(present, 1),
-			cur: Current{Requested: []Server{srvA}, NewType: &VolumeType{Name: "plain"}}, create: true, attach: "a", after: "alpha"},
-		{name: "attach the missing ones only", opts: present, cur: Current{Volume: vol(true, "a"), Requested: []Server{srvA, srvB, srvC}},
+			cur: Have{Requested: []Server{srvA}, NewType: &VolumeType{Name: "plain"}}, create: true, attach: "a", after: "alpha"},
+		{name: "attach the missing ones only", opts: present, cur: Have{Volume: vol(true, "a"), Requested: []Server{srvA, srvB, srvC}},
 			attach: "b,c", after: "alpha,beta,gamma"},
-		{name: "nothing to do", opts: present, cur: Current{Volume: vol(true, "a", "b"), Requested: []Server{srvB, srvA}}, after: "alpha,beta"},
-		{name: "not exclusive keeps others", opts: present, cur: Current{Volume: vol(true, "a", "b"), Requested: []Server{srvA}}, after: "alpha,beta"},
-		{name: "exclusive detaches others", opts: exclusive(present), cur: Current{Volume: vol(true, "a", "b", "c"), Requested: []Server{srvA}},
+		{name: "nothing to do", opts: present, cur: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvB, srvA}}, after: "alpha,beta"},
+		{name: "not exclusive keeps others", opts: present, cur: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvA}}, after: "alpha,beta"},
+		{name: "exclusive detaches others", opts: exclusive(present), cur: Have{Volume: vol(true, "a", "b", "c"), Requested: []Server{srvA}},
 			detach: "b,c", after: "alpha"},
-		{name: "exclusive without servers detaches all", opts: exclusive(present), cur: Current{Volume: vol(true, "a", "b")},
+		{name: "exclusive without servers detaches all", opts: exclusive(present), cur: Have{Volume: vol(true, "a", "b")},
 			detach: "a,b"},
-		{name: "plain volume to a second server", opts: present, cur: Current{Volume: vol(false, "a"), Requested: []Server{srvA, srvB}},
+		{name: "plain volume to a second server", opts: present, cur: Have{Volume: vol(false, "a"), Requested: []Server{srvA, srvB}},
 			err: "is not multiattach"},
-		{name: "plain volume moved", opts: exclusive(present), cur: Current{Volume: vol(false, "a"), Requested: []Server{srvB}},
+		{name: "plain volume moved", opts: exclusive(present), cur: Have{Volume: vol(false, "a"), Requested: []Server{srvB}},
 			detach: "a", attach: "b", after: "beta"},
-		{name: "volume in error", opts: present, cur: Current{Volume: &Volume{ID: "v1", Status: "error"}, Requested: []Server{srvA}},
+		{name: "volume in error", opts: present, cur: Have{Volume: &Volume{ID: "v1", Status: "error"}, Requested: []Server{srvA}},
 			err: "status error"},
-		{name: "server in error", opts: present, cur: Current{Volume: vol(true), Requested: []Server{{ID: "x", Name: "x", Status: "ERROR"}}},
+		{name: "server in error", opts: present, cur: Have{Volume: vol(true), Requested: []Server{{ID: "x", Name: "x", Status: "ERROR"}}},
 			err: "status ERROR"},
-		{name: "absent, no volume", opts: Options{State: Absent, ServersGiven: true}, cur: Current{Requested: []Server{srvA}}},
+		{name: "absent, no volume", opts: Options{State: Absent, ServersGiven: true}, cur: Have{Requested: []Server{srvA}}},
 		{name: "absent listed only", opts: Options{State: Absent, ServersGiven: true},
-			cur: Current{Volume: vol(true, "a", "b"), Requested: []Server{srvB, srvC}}, detach: "b", after: "alpha"},
-		{name: "absent all", opts: Options{State: Absent}, cur: Current{Volume: vol(true, "a", "b")}, detach: "a,b"},
-		{name: "absent empty list detaches none", opts: Options{State: Absent, ServersGiven: true}, cur: Current{Volume: vol(true, "a")},
+			cur: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvB, srvC}}, detach: "b", after: "alpha"},
+		{name: "absent all", opts: Options{State: Absent}, cur: Have{Volume: vol(true, "a", "b")}, detach: "a,b"},
+		{name: "absent empty list detaches none", opts: Options{State: Absent, ServersGiven: true}, cur: Have{Volume: vol(true, "a")},
 			after: "alpha"},
-		{name: "absent delete", opts: Options{State: Absent, Delete: true}, cur: Current{Volume: vol(true, "a", "b")}, detach: "a,b", delete: true},
-		{name: "delete unattached", opts: Options{State: Absent, Delete: true}, cur: Current{Volume: vol(true)}, delete: true},
+		{name: "absent delete", opts: Options{State: Absent, Delete: true}, cur: Have{Volume: vol(true, "a", "b")}, detach: "a,b", delete: true},
+		{name: "delete unattached", opts: Options{State: Absent, Delete: true}, cur: Have{Volume: vol(true)}, delete: true},
 		{name: "delete leaving attachments", opts: Options{State: Absent, Delete: true, ServersGiven: true},
-			cur: Current{Volume: vol(true, "a", "b"), Requested: []Server{srvA}}, err: "stays attached to beta"},
+			cur: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvA}}, err: "stays attached to beta"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -120,7 +120,7 @@ func TestDecide(t *testing.T) {
 func withSize(o Options, size int) Options { o.Size = size; return o }
 
 func TestDecideWarnsAboutWhatItLeavesAlone(t *testing.T) {
-	p, err := Decide(Options{Volume: "shared", State: Present, Size: 5, VolumeType: "other"}, Current{Volume: vol(true)})
+	p, err := Decide(Options{Volume: "shared", State: Present, Size: 5, VolumeType: "other"}, Have{Volume: vol(true)})
 	if err != nil {
 		t.Fatal(err)
 	}

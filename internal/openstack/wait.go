@@ -33,8 +33,8 @@ func (e *engine) waitUntil(ctx context.Context, p *pacer, what string, done func
 
 func (e *engine) timedOut(what string) error {
 	status := ""
-	if e.volume != nil {
-		status = fmt.Sprintf(" (volume status %s)", e.volume.Status)
+	if e.done.Volume != nil {
+		status = fmt.Sprintf(" (volume status %s)", e.done.Volume.Status)
 	}
 	return fmt.Errorf("timed out after %s waiting for %s%s; raise timeout if the cloud is slow", e.timeout, what, status)
 }
