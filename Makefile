@@ -51,7 +51,7 @@ tools:
 collection: modules
 	@mkdir -p dist; rm -f $(COLLECTION)
 	@[ -x .tools/newest/bin/ansible-galaxy ] || hack/toolchain newest-core
-	$(NEWEST) ansible-galaxy collection build --force --output-path dist .
+	CONTROLLER_QUIET=1 $(NEWEST) ansible-galaxy collection build --force --output-path dist .
 	@echo "built $(COLLECTION)"
 
 # Everything the tests need: Debian packages, Go modules, staticcheck, and

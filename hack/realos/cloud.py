@@ -9,6 +9,8 @@ run with /usr/bin/python3 and OS_CLIENT_CONFIG_FILE/OS_CLOUD from `realos env`.
                                         cinder-volume report after T (epoch s); CMD maps the host
   cloud.py fixtures PREFIX N [--twins]  flavor, image, multiattach type, N ACTIVE servers (and two
                                         sharing the name PREFIXtwin); JSON for the playbook out
+  cloud.py provision-vars PREFIX N      flavor, image, type and network realos-net; JSON variables for
+                                        playbooks/provision.yml creating N servers named PREFIX1..N
   cloud.py clean PREFIX                 delete servers and volumes named PREFIX*
   cloud.py smoke                        one multiattach volume on two servers, and back
   cloud.py probe S1,S2,S3 TYPE          the bad and racy cases' answers, normalised (diff real vs fake)
@@ -30,6 +32,11 @@ REGION = "RegionOne"
 FLAVOR = "realos.tiny"
 IMAGE = "realos-tiny"
 VOLUME_TYPE = "realos-multiattach"
+# A flat network on the physical network neutron.conf maps (ML2 binds its
+# ports through the stand-in Linux bridge agent): servers get addresses.
+NETWORK = "realos-net"
+PHYSNET = "physnet1"
+SUBNET_CIDR = "10.99.0.0/24"
 # Multiattach attachments need compute API 2.60; --nic none needs 2.37.
 COMPUTE_MV = "2.60"
 SERVICE_USERS = ("nova", "cinder", "glance", "placement", "neutron")
@@ -182,6 +189,39 @@ def ensure_base(c):
         vtype = call(c.block_storage, "POST", "/types", json={"volume_type": {
             "name": VOLUME_TYPE, "extra_specs": {"multiattach": "<is> True"}}})["volume_type"]
     return flavor, image, vtype["id"]
+
+
+def ensure_network(c):
+    """The network openstack.cloud.server puts servers on; returns its id."""
+    nets = call(c.network, "GET", f"/networks?name={NETWORK}")["networks"]
+    if nets:
+        net = nets[0]
+    else:
+        net = call(c.network, "POST", "/networks", json={"network": {
+            "name": NETWORK, "shared": True, "provider:network_type": "flat",
+            "provider:physical_network": PHYSNET}})["network"]
+    if not net["subnets"]:
+        call(c.network, "POST", "/subnets", json={"subnet": {
+            "network_id": net["id"], "name": NETWORK, "ip_version": 4, "cidr": SUBNET_CIDR,
+            "enable_dhcp": False}})
+    return net["id"]
+
+
+def provision_vars(prefix, count):
+    c = connect()
+    ensure_base(c)
+    ensure_network(c)
+    log(f"network {NETWORK} ({SUBNET_CIDR}) ready")
+    json.dump({
+        "provision_cloud": "realos", "create_servers": True,
+        "provision_server_prefix": prefix, "provision_server_count": count,
+        "provision_image": IMAGE, "provision_flavor": FLAVOR, "provision_network": NETWORK,
+        "provision_volume_name": prefix + "volume", "provision_volume_size": 1,
+        "provision_volume_type": VOLUME_TYPE, "provision_timeout": 300,
+        # the fake virt driver boots nothing: there is no SSH to wait for
+        "provision_wait_for_ssh": False,
+    }, sys.stdout)
+    print()
 
 
 def servers_named(c, prefix):
@@ -462,6 +502,8 @@ def main(argv):
         ready(float(opts["--compute-since"]), float(opts["--volume-since"]), opts.get("--discover"))
     elif cmd == "fixtures" and len(argv) in (4, 5):
         fixtures(argv[2], int(argv[3]), argv[4:] == ["--twins"])
+    elif cmd == "provision-vars" and len(argv) == 4:
+        provision_vars(argv[2], int(argv[3]))
     elif cmd == "clean" and len(argv) == 3:
         clean(argv[2])
     elif cmd == "smoke":
