@@ -501,3 +501,21 @@ func TestHelpAndMetadataNeedNoCloud(t *testing.T) {
 		t.Errorf("validate-all: exit %d", r.code)
 	}
 }
+
+// delay= holds a fencing action back before the first request, and only a
+// fencing action: status answers at once.
+func TestDelayComesBeforeFencing(t *testing.T) {
+	servers := nodes("node1")
+	cloud := startCloud(t, fakeopenstack.Config{}, servers...)
+	r := runAgent(t, cloud.dlmStdin("1", servers[0].ID, "delay=1"))
+	if r.code != ExitOK || r.took < time.Second {
+		t.Fatalf("exit %d after %s, want success after the 1 s delay", r.code, r.took)
+	}
+	if !strings.Contains(r.stderr, "waiting 1s (delay=1) before the hard reboot") {
+		t.Errorf("stderr %q does not tell about the delay", r.stderr)
+	}
+	r = runAgent(t, "", "-o", "status", "-n", servers[0].ID, "--delay", "5", "--cloud", "fence", "--clouds-yaml", cloud.cloudsYAML)
+	if r.code != ExitOK || r.took >= 5*time.Second {
+		t.Errorf("status: exit %d after %s, want an answer without the delay", r.code, r.took)
+	}
+}

@@ -30,6 +30,8 @@ var parameters = []parameter{
 		help: "clouds.yaml to read (default: OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack/, /etc/openstack/)"},
 	{key: "timeout", flags: []string{"timeout"}, getopt: "--timeout=[seconds]", content: "second", def: "180",
 		help: fmt.Sprintf("bound of the whole run, every request included (1 to %d)", maxTimeout)},
+	{key: "delay", flags: []string{"delay"}, getopt: "--delay=[seconds]", content: "second", def: "0",
+		help: fmt.Sprintf("wait this long before fencing (reboot, off), so that of two nodes that lose each other only one fences (0 to %d)", maxDelay)},
 	{key: "node", flags: []string{"node"}, getopt: "--node=[nodeid]", content: "string",
 		help: "dlm's node ID, for messages (dlm_controld adds it)"},
 	{key: "verbose", flags: []string{"v", "verbose"}, getopt: "-v, --verbose", content: "boolean", boolean: true,

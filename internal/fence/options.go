@@ -47,10 +47,11 @@ func (a Action) request() string {
 	return string(a)
 }
 
-// Timeout bounds.
+// Timeout and delay bounds.
 const (
 	DefaultTimeout = 180 * time.Second
 	maxTimeout     = 3600 // seconds
+	maxDelay       = 600  // seconds
 )
 
 // Options is one validated invocation.
@@ -65,8 +66,14 @@ type Options struct {
 	// search (OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack/,
 	// /etc/openstack/).
 	CloudsYAML string
-	// Timeout bounds the whole run, every HTTP request included.
+	// Timeout bounds the whole run after the delay, every HTTP request
+	// included.
 	Timeout time.Duration
+	// Delay is waited before a fencing action (reboot, off), as
+	// fence-agents' delay: in a two-node cluster that splits, the node
+	// without a delay fences first and the other is gone before its delay
+	// ends, so the two never fence each other.
+	Delay time.Duration
 	// Node is dlm's node ID, for messages.
 	Node    string
 	Verbose bool
@@ -85,7 +92,7 @@ type Input struct {
 // examples do too) and fence_openstack took "uuid".
 var aliases = map[string]string{
 	"action": "action", "plug": "plug", "port": "plug", "uuid": "plug",
-	"cloud": "cloud", "clouds_yaml": "clouds_yaml", "timeout": "timeout",
+	"cloud": "cloud", "clouds_yaml": "clouds_yaml", "timeout": "timeout", "delay": "delay",
 	"node": "node", "verbose": "verbose",
 }
 
@@ -215,6 +222,14 @@ func NewOptions(in Input) (Options, error) {
 			problems = append(problems, fmt.Sprintf("timeout must be a whole number of seconds from 1 to %d, got %q", maxTimeout, t))
 		} else {
 			o.Timeout = time.Duration(n) * time.Second
+		}
+	}
+	if d, ok := v["delay"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(d))
+		if err != nil || n < 0 || n > maxDelay {
+			problems = append(problems, fmt.Sprintf("delay must be a whole number of seconds from 0 to %d, got %q", maxDelay, d))
+		} else {
+			o.Delay = time.Duration(n) * time.Second
 		}
 	}
 	if b, ok := v["verbose"]; ok {

@@ -133,6 +133,11 @@ func TestNewOptions(t *testing.T) {
 		{name: "timeout zero", values: map[string]string{"plug": uuid1, "timeout": "0"}, err: []string{`got "0"`}},
 		{name: "timeout too long", values: map[string]string{"plug": uuid1, "timeout": "3601"}, err: []string{`got "3601"`}},
 		{name: "bad verbose", values: map[string]string{"plug": uuid1, "verbose": "very"}, err: []string{`verbose must be yes or no`}},
+		{name: "delay", values: map[string]string{"plug": uuid1, "delay": "15"},
+			want: Options{Action: Reboot, Plug: uuid1, Timeout: DefaultTimeout, Delay: 15 * time.Second}},
+		{name: "delay negative", values: map[string]string{"plug": uuid1, "delay": "-1"},
+			err: []string{`delay must be a whole number of seconds from 0 to 600, got "-1"`}},
+		{name: "delay too long", values: map[string]string{"plug": uuid1, "delay": "601"}, err: []string{`got "601"`}},
 		{name: "all problems at once", values: map[string]string{"action": "kill", "timeout": "-1", "plug": "x"},
 			err: []string{"action must be one of", "plug must be", "timeout must be"}},
 	} {

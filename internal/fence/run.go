@@ -114,6 +114,15 @@ func Run(ctx context.Context, env Env) int {
 		return ExitOK
 	}
 
+	if o.Delay > 0 && (o.Action == Reboot || o.Action == Off) {
+		log.info("waiting %s (delay=%d) before the %s", o.Delay, int(o.Delay.Seconds()), o.Action.request())
+		select {
+		case <-ctx.Done():
+			log.fail("stopped during the delay: %v", ctx.Err())
+			return ExitFailed
+		case <-time.After(o.Delay):
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	conn, err := connOptions(o, log.addSecret)
