@@ -290,6 +290,20 @@ func nameQueries(names []string) []string {
 // exactly here. Every missing or ambiguous name is reported
 // together.
 func (c *Clients) ResolveServers(ctx context.Context, refs []string) ([]Server, error) {
+	byRef, names, err := c.serversByID(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	byName, err := c.serversByName(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	return pickServers(refs, byRef, byName)
+}
+
+// serversByID reads the servers of the refs that look like IDs; the other
+// refs, and the IDs no server has, are names to look up.
+func (c *Clients) serversByID(ctx context.Context, refs []string) (map[string]Server, []string, error) {
 	byRef := map[string]Server{}
 	var names []string
 	for _, ref := range refs {
@@ -299,7 +313,7 @@ func (c *Clients) ResolveServers(ctx context.Context, refs []string) ([]Server, 
 		if looksLikeID(ref) {
 			s, err := c.GetServer(ctx, ref)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if s != nil {
 				byRef[ref] = *s
@@ -308,7 +322,11 @@ func (c *Clients) ResolveServers(ctx context.Context, refs []string) ([]Server, 
 		}
 		names = append(names, ref)
 	}
+	return byRef, names, nil
+}
 
+// serversByName lists the servers whose names are exactly one of names.
+func (c *Clients) serversByName(ctx context.Context, names []string) (map[string][]Server, error) {
 	byName := map[string][]Server{}
 	seenID := map[string]bool{}
 	for _, filter := range nameQueries(names) {
@@ -327,7 +345,12 @@ func (c *Clients) ResolveServers(ctx context.Context, refs []string) ([]Server, 
 			}
 		}
 	}
+	return byName, nil
+}
 
+// pickServers is the server of every ref, in order and once each, or an
+// error naming every ref that matches no server or several.
+func pickServers(refs []string, byRef map[string]Server, byName map[string][]Server) ([]Server, error) {
 	var out []Server
 	seen := map[string]bool{}
 	var missing, ambiguous []string
@@ -343,13 +366,7 @@ func (c *Clients) ResolveServers(ctx context.Context, refs []string) ([]Server, 
 			case 1:
 				s = matches[0]
 			default:
-				ids := make([]string, len(matches))
-				for i, m := range matches {
-					ids[i] = m.ID
-				}
-				sort.Strings(ids)
-				msg := fmt.Sprintf("%q matches %d servers (%s)", ref, len(matches), strings.Join(ids, ", "))
-				if !contains(ambiguous, msg) {
+				if msg := ambiguousName(ref, matches); !contains(ambiguous, msg) {
 					ambiguous = append(ambiguous, msg)
 				}
 				continue
@@ -371,6 +388,15 @@ func (c *Clients) ResolveServers(ctx context.Context, refs []string) ([]Server, 
 		return nil, &InputError{strings.Join(problems, "; ")}
 	}
 	return out, nil
+}
+
+func ambiguousName(ref string, matches []Server) string {
+	ids := make([]string, len(matches))
+	for i, m := range matches {
+		ids[i] = m.ID
+	}
+	sort.Strings(ids)
+	return fmt.Sprintf("%q matches %d servers (%s)", ref, len(matches), strings.Join(ids, ", "))
 }
 
 // InputError is a problem with what the user asked for; nothing has changed.

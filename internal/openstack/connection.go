@@ -52,60 +52,17 @@ func (resolvedCloud) LoadPublicCloudsYAML() (map[string]clientconfig.Cloud, erro
 // clouds.yaml entry (the cloud option, else OS_CLOUD), and the OS_*
 // environment (applied later by clientconfig for what is still unset).
 func ResolveCloud(o ConnOptions) (clientconfig.Cloud, error) {
-	var cloud clientconfig.Cloud
-	switch c := o.Cloud.(type) {
-	case string:
-		found, err := clientconfig.GetCloudFromYAML(&clientconfig.ClientOpts{Cloud: c})
-		if err != nil {
-			return cloud, fmt.Errorf("cloud %q: %w (clouds.yaml is read from OS_CLIENT_CONFIG_FILE, ./clouds.yaml, "+
-				"~/.config/openstack/ or /etc/openstack/)", c, err)
-		}
-		cloud = *found
-	case map[string]any:
-		entry := make(map[string]any, len(c))
-		for k, v := range c {
-			entry[k] = v
-		}
-		// clouds.yaml writes these as numbers (identity_api_version: 3).
-		for _, k := range []string{"identity_api_version", "volume_api_version"} {
-			if v, ok := entry[k]; ok && v != nil {
-				entry[k] = fmt.Sprint(v)
-			}
-		}
-		if err := decodeStrict(entry, &cloud, "cloud"); err != nil {
-			return cloud, err
-		}
-	case nil:
-		if name := os.Getenv("OS_CLOUD"); name != "" {
-			found, err := clientconfig.GetCloudFromYAML(&clientconfig.ClientOpts{Cloud: name})
-			if err != nil {
-				return cloud, fmt.Errorf("OS_CLOUD=%s: %w", name, err)
-			}
-			cloud = *found
-		}
+	cloud, err := cloudEntry(o.Cloud)
+	if err != nil {
+		return cloud, err
 	}
 	// Profiles are merged already; clientconfig must not load them again.
 	cloud.Profile, cloud.Cloud = "", ""
 
 	if len(o.Auth) > 0 {
-		merged := map[string]any{}
-		if cloud.AuthInfo != nil {
-			data, err := json.Marshal(cloud.AuthInfo)
-			if err != nil {
-				return cloud, fmt.Errorf("auth: %w", err)
-			}
-			if err := json.Unmarshal(data, &merged); err != nil {
-				return cloud, fmt.Errorf("auth: %w", err)
-			}
-		}
-		for k, v := range o.Auth {
-			merged[k] = v
-		}
-		var auth clientconfig.AuthInfo
-		if err := decodeStrict(merged, &auth, "auth"); err != nil {
+		if cloud.AuthInfo, err = mergeAuth(cloud.AuthInfo, o.Auth); err != nil {
 			return cloud, err
 		}
-		cloud.AuthInfo = &auth
 	}
 	if o.AuthType != "" {
 		cloud.AuthType = clientconfig.AuthType(o.AuthType)
@@ -140,6 +97,66 @@ func ResolveCloud(o ConnOptions) (clientconfig.Cloud, error) {
 	return cloud, nil
 }
 
+// cloudEntry is the cloud option's entry: a clouds.yaml entry by name, a
+// dict shaped like one, or when not given the entry OS_CLOUD names.
+func cloudEntry(option any) (clientconfig.Cloud, error) {
+	var cloud clientconfig.Cloud
+	switch c := option.(type) {
+	case string:
+		found, err := clientconfig.GetCloudFromYAML(&clientconfig.ClientOpts{Cloud: c})
+		if err != nil {
+			return cloud, fmt.Errorf("cloud %q: %w (clouds.yaml is read from OS_CLIENT_CONFIG_FILE, ./clouds.yaml, "+
+				"~/.config/openstack/ or /etc/openstack/)", c, err)
+		}
+		cloud = *found
+	case map[string]any:
+		entry := make(map[string]any, len(c))
+		for k, v := range c {
+			entry[k] = v
+		}
+		// clouds.yaml writes these as numbers (identity_api_version: 3).
+		for _, k := range []string{"identity_api_version", "volume_api_version"} {
+			if v, ok := entry[k]; ok && v != nil {
+				entry[k] = fmt.Sprint(v)
+			}
+		}
+		if err := decodeStrict(entry, &cloud, "cloud"); err != nil {
+			return cloud, err
+		}
+	case nil:
+		if name := os.Getenv("OS_CLOUD"); name != "" {
+			found, err := clientconfig.GetCloudFromYAML(&clientconfig.ClientOpts{Cloud: name})
+			if err != nil {
+				return cloud, fmt.Errorf("OS_CLOUD=%s: %w", name, err)
+			}
+			cloud = *found
+		}
+	}
+	return cloud, nil
+}
+
+// mergeAuth lays the auth option over the entry's auth.
+func mergeAuth(entry *clientconfig.AuthInfo, option map[string]any) (*clientconfig.AuthInfo, error) {
+	merged := map[string]any{}
+	if entry != nil {
+		data, err := json.Marshal(entry)
+		if err != nil {
+			return entry, fmt.Errorf("auth: %w", err)
+		}
+		if err := json.Unmarshal(data, &merged); err != nil {
+			return entry, fmt.Errorf("auth: %w", err)
+		}
+	}
+	for k, v := range option {
+		merged[k] = v
+	}
+	var auth clientconfig.AuthInfo
+	if err := decodeStrict(merged, &auth, "auth"); err != nil {
+		return entry, err
+	}
+	return &auth, nil
+}
+
 // decodeStrict decodes a clouds.yaml-shaped dict and rejects unknown keys,
 // which would otherwise be ignored silently.
 func decodeStrict(in map[string]any, out any, what string) error {
@@ -159,9 +176,24 @@ func decodeStrict(in map[string]any, out any, what string) error {
 // Every secret it meets (passwords, application credential secrets, tokens)
 // is handed to addSecret before anything can print it.
 func Connect(ctx context.Context, o ConnOptions, addSecret func(string)) (*Clients, error) {
-	cloud, err := ResolveCloud(o)
+	cloud, ao, err := credentials(o, addSecret)
 	if err != nil {
 		return nil, err
+	}
+	provider, err := authenticate(ctx, o, cloud, ao)
+	if err != nil {
+		return nil, err
+	}
+	addSecret(provider.Token())
+	return serviceClients(ctx, provider, cloud, ao.IdentityEndpoint)
+}
+
+// credentials are the cloud entry clientconfig makes of the options, and
+// the authentication options it draws from it.
+func credentials(o ConnOptions, addSecret func(string)) (*clientconfig.Cloud, *gophercloud.AuthOptions, error) {
+	cloud, err := ResolveCloud(o)
+	if err != nil {
+		return nil, nil, err
 	}
 	if a := cloud.AuthInfo; a != nil {
 		addSecret(a.Password)
@@ -171,16 +203,16 @@ func Connect(ctx context.Context, o ConnOptions, addSecret func(string)) (*Clien
 	copts := &clientconfig.ClientOpts{Cloud: resolvedName, YAMLOpts: resolvedCloud{cloud}, RegionName: cloud.RegionName}
 	final, err := clientconfig.GetCloudFromYAML(copts)
 	if err != nil {
-		return nil, fmt.Errorf("cloud configuration: %w", err)
+		return nil, nil, fmt.Errorf("cloud configuration: %w", err)
 	}
 	ao, err := clientconfig.AuthOptions(copts)
 	if err != nil {
 		var missing gophercloud.ErrMissingInput
 		if errors.As(err, &missing) {
-			return nil, fmt.Errorf("no OpenStack credentials: give cloud (a clouds.yaml entry), auth, or OS_CLOUD/OS_AUTH_URL "+
+			return nil, nil, fmt.Errorf("no OpenStack credentials: give cloud (a clouds.yaml entry), auth, or OS_CLOUD/OS_AUTH_URL "+
 				"and the other OS_* variables (%v)", err)
 		}
-		return nil, fmt.Errorf("cloud configuration: %w", err)
+		return nil, nil, fmt.Errorf("cloud configuration: %w", err)
 	}
 	addSecret(ao.Password)
 	addSecret(ao.TokenID)
@@ -188,8 +220,13 @@ func Connect(ctx context.Context, o ConnOptions, addSecret func(string)) (*Clien
 	// Tokens expire during long runs; gophercloud re-authenticates only when
 	// allowed to keep the credentials. A given token cannot be renewed.
 	ao.AllowReauth = ao.TokenID == ""
+	return final, ao, nil
+}
 
-	tlsConfig, err := clientconfig.PrepareTLSConfig("OS_", final)
+// authenticate makes the provider client, every request of which the
+// module's context bounds, and authenticates it.
+func authenticate(ctx context.Context, o ConnOptions, cloud *clientconfig.Cloud, ao *gophercloud.AuthOptions) (*gophercloud.ProviderClient, error) {
+	tlsConfig, err := clientconfig.PrepareTLSConfig("OS_", cloud)
 	if err != nil {
 		return nil, fmt.Errorf("TLS settings: %w", err)
 	}
@@ -208,13 +245,18 @@ func Connect(ctx context.Context, o ConnOptions, addSecret func(string)) (*Clien
 	if err := gopenstack.Authenticate(ctx, provider, *ao); err != nil {
 		return nil, fmt.Errorf("authentication at %s failed: %w", ao.IdentityEndpoint, err)
 	}
-	addSecret(provider.Token())
+	return provider, nil
+}
 
-	region := final.RegionName
+// serviceClients finds the compute and block-storage endpoints of the
+// cloud's region and interface, and checks that Nova speaks
+// ComputeMicroversion.
+func serviceClients(ctx context.Context, provider *gophercloud.ProviderClient, cloud *clientconfig.Cloud, authURL string) (*Clients, error) {
+	region := cloud.RegionName
 	if region == "" {
 		region = os.Getenv("OS_REGION_NAME")
 	}
-	iface := final.EndpointType
+	iface := cloud.EndpointType
 	if iface == "" {
 		iface = os.Getenv("OS_INTERFACE")
 	}
@@ -234,26 +276,34 @@ func Connect(ctx context.Context, o ConnOptions, addSecret func(string)) (*Clien
 	if err != nil {
 		return nil, fmt.Errorf("no block-storage v3 (Cinder) endpoint in the service catalog (%s): %w", where, err)
 	}
+	clients := &Clients{Provider: provider, Volume: volume, AuthURL: authURL}
+	if err := clients.setCompute(ctx, compute); err != nil {
+		return nil, err
+	}
+	return clients, nil
+}
 
+// setCompute gives the clients their compute clients, at
+// ComputeMicroversion and, when Nova has it, detailsMicroversion.
+func (c *Clients) setCompute(ctx context.Context, compute *gophercloud.ServiceClient) error {
 	supported, err := utils.GetSupportedMicroversions(ctx, compute)
 	if err != nil {
-		return nil, fmt.Errorf("compute API at %s: cannot read its microversions: %w", compute.Endpoint, err)
+		return fmt.Errorf("compute API at %s: cannot read its microversions: %w", compute.Endpoint, err)
 	}
 	if ok, _ := supported.IsSupported(ComputeMicroversion); !ok {
-		return nil, fmt.Errorf("the compute API at %s supports microversions %d.%d to %d.%d; attaching a volume to "+
+		return fmt.Errorf("the compute API at %s supports microversions %d.%d to %d.%d; attaching a volume to "+
 			"several servers needs %s (OpenStack Queens or newer)", compute.Endpoint, supported.MinMajor,
 			supported.MinMinor, supported.MaxMajor, supported.MaxMinor, ComputeMicroversion)
 	}
-	clients := &Clients{Provider: provider, Volume: volume, AuthURL: ao.IdentityEndpoint}
-	c := *compute
-	c.Microversion = ComputeMicroversion
-	clients.Compute = &c
+	pinned := *compute
+	pinned.Microversion = ComputeMicroversion
+	c.Compute = &pinned
 	if ok, _ := supported.IsSupported(detailsMicroversion); ok {
 		d := *compute
 		d.Microversion = detailsMicroversion
-		clients.ComputeDetails = &d
+		c.ComputeDetails = &d
 	}
-	return clients, nil
+	return nil
 }
 
 // boundTransport bounds every request by the module's context. gophercloud

@@ -104,23 +104,36 @@ func OptionsFromParams(p module.Params) (Options, error) {
 		Delete:           p.Bool("delete"),
 		Wait:             p.Bool("wait"),
 		Timeout:          time.Duration(p.Int("timeout")) * time.Second,
-		Conn: ConnOptions{
-			Cloud:      p["cloud"],
-			Auth:       p.Dict("auth"),
-			AuthType:   p.String("auth_type"),
-			RegionName: p.String("region_name"),
-			Interface:  p.String("interface"),
-			CACert:     p.String("ca_cert"),
-			ClientCert: p.String("client_cert"),
-			ClientKey:  p.String("client_key"),
-			APITimeout: time.Duration(p.Int("api_timeout")) * time.Second,
-		},
+		Conn:             connFromParams(p),
+	}
+	if problems := o.check(p); len(problems) > 0 {
+		return o, errors.New(strings.Join(problems, "; "))
+	}
+	return o, nil
+}
+
+func connFromParams(p module.Params) ConnOptions {
+	c := ConnOptions{
+		Cloud:      p["cloud"],
+		Auth:       p.Dict("auth"),
+		AuthType:   p.String("auth_type"),
+		RegionName: p.String("region_name"),
+		Interface:  p.String("interface"),
+		CACert:     p.String("ca_cert"),
+		ClientCert: p.String("client_cert"),
+		ClientKey:  p.String("client_key"),
+		APITimeout: time.Duration(p.Int("api_timeout")) * time.Second,
 	}
 	if p.IsSet("validate_certs") {
 		v := p.Bool("validate_certs")
-		o.Conn.ValidateCerts = &v
+		c.ValidateCerts = &v
 	}
+	return c
+}
 
+// check returns every problem of the options, and on the way
+// trims the server names and drops a blank cloud name.
+func (o *Options) check(p module.Params) []string {
 	var problems []string
 	if o.Volume == "" {
 		problems = append(problems, "volume must be a volume name or ID, not empty")
@@ -155,8 +168,5 @@ func OptionsFromParams(p module.Params) (Options, error) {
 	if o.State == Absent && o.Exclusive {
 		problems = append(problems, "exclusive: true applies to state: present only")
 	}
-	if len(problems) > 0 {
-		return o, errors.New(strings.Join(problems, "; "))
-	}
-	return o, nil
+	return problems
 }
