@@ -35,8 +35,8 @@ var DefaultPath = map[Stack]string{
 	O2CB:     "/etc/ocfs2/cluster.conf",
 }
 
-// Config is a validated cluster_conf request.
-type Config struct {
+// Want is the file the task asks for, from its validated options.
+type Want struct {
 	Stack       Stack
 	Path        string
 	ClusterName string
@@ -47,10 +47,10 @@ type Config struct {
 	Backup      bool
 }
 
-// ConfigFromParams checks the options that depend on each other and on the
+// WantFromParams checks the options that depend on each other and on the
 // stack. All problems are reported together.
-func ConfigFromParams(p module.Params) (Config, error) {
-	c := Config{
+func WantFromParams(p module.Params) (Want, error) {
+	w := Want{
 		Stack:       Stack(p.String("stack")),
 		Path:        p.String("path"),
 		ClusterName: p.String("cluster_name"),
@@ -60,34 +60,34 @@ func ConfigFromParams(p module.Params) (Config, error) {
 		Nodes []NodeRequest `json:"nodes"`
 	}
 	if err := p.Decode(&opts); err != nil {
-		return c, err
+		return w, err
 	}
-	c.Nodes = opts.Nodes
-	if c.Path == "" {
-		c.Path = DefaultPath[c.Stack]
+	w.Nodes = opts.Nodes
+	if w.Path == "" {
+		w.Path = DefaultPath[w.Stack]
 	}
 
 	var problems []string
-	if err := c.Stack.ValidateClusterName(c.ClusterName); err != nil {
+	if err := w.Stack.ValidateClusterName(w.ClusterName); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if len(c.Nodes) == 0 {
+	if len(w.Nodes) == 0 {
 		problems = append(problems, "nodes must list at least one node")
 	}
-	switch c.Stack {
+	switch w.Stack {
 	case Corosync:
 		if p.IsSet("ip_port") {
 			problems = append(problems, "ip_port applies to stack o2cb only")
 		}
-		c.Transport = p.String("transport")
-		if c.Transport == "" {
-			c.Transport = "knet"
+		w.Transport = p.String("transport")
+		if w.Transport == "" {
+			w.Transport = "knet"
 		}
-		c.Crypto = c.Transport == "knet"
+		w.Crypto = w.Transport == "knet"
 		if p.IsSet("crypto") {
-			c.Crypto = p.Bool("crypto")
+			w.Crypto = p.Bool("crypto")
 		}
-		if c.Crypto && c.Transport == "udpu" {
+		if w.Crypto && w.Transport == "udpu" {
 			problems = append(problems, "crypto is not available with transport udpu: use transport knet, or crypto: false")
 		}
 	case O2CB:
@@ -96,79 +96,110 @@ func ConfigFromParams(p module.Params) (Config, error) {
 				problems = append(problems, name+" applies to stack corosync only")
 			}
 		}
-		c.IPPort = 7777
+		w.IPPort = 7777
 		if p.IsSet("ip_port") {
-			c.IPPort = p.Int("ip_port")
+			w.IPPort = p.Int("ip_port")
 		}
-		if c.IPPort < 1 || c.IPPort > 65535 {
-			problems = append(problems, fmt.Sprintf("ip_port %d is not a TCP port (1 to 65535)", c.IPPort))
+		if w.IPPort < 1 || w.IPPort > 65535 {
+			problems = append(problems, fmt.Sprintf("ip_port %d is not a TCP port (1 to 65535)", w.IPPort))
 		}
 	}
 	if len(problems) > 0 {
-		return c, errors.New(strings.Join(problems, "; "))
+		return w, errors.New(strings.Join(problems, "; "))
 	}
-	return c, nil
+	return w, nil
+}
+
+// Have is the file as it is.
+type Have struct {
+	Content []byte // nil when the file does not exist
+}
+
+// Read reads the file the task writes.
+func Read(w Want) (Have, error) {
+	content, err := os.ReadFile(w.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return Have{}, nil
+	case err != nil:
+		return Have{}, fmt.Errorf("read %s: %v", w.Path, err)
+	}
+	return Have{Content: content}, nil
 }
 
 // Plan is what cluster_conf will do, computed without side effects.
 type Plan struct {
+	Path     string
 	Nodes    []ClusterNode
 	Added    []string
 	Removed  []string
 	Before   []byte // current content, nil when the file does not exist
 	After    []byte
+	Backup   bool // copy the current file aside before writing
 	Warnings []string
 }
 
 // Changed reports whether the file's content differs.
 func (p Plan) Changed() bool { return p.Before == nil || !bytes.Equal(p.Before, p.After) }
 
-// MakePlan decides the file's new content from the request and the current
-// content (nil when there is no file).
-func MakePlan(c Config, current []byte) (Plan, error) {
-	plan := Plan{Before: current}
+// PlanFile decides the file's new content from its current content and the
+// request, with no I/O.
+func PlanFile(h Have, w Want) (Plan, error) {
+	plan := Plan{Path: w.Path, Before: h.Content, Backup: w.Backup && h.Content != nil}
 	var previous Membership
-	if current != nil {
+	if h.Content != nil {
 		var err error
-		if c.Stack == O2CB {
-			previous, err = ParseO2CB(current)
+		if w.Stack == O2CB {
+			previous, err = ParseO2CB(h.Content)
 		} else {
-			previous, err = ParseCorosync(current)
+			previous, err = ParseCorosync(h.Content)
 		}
 		if err != nil {
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf(
-				"%s could not be parsed (%v): node ids were not carried over from it, and it is replaced", c.Path, err))
+				"%s could not be parsed (%v): node ids were not carried over from it, and it is replaced", w.Path, err))
 			previous = Membership{}
 		}
 	}
-	nodes, err := AssignIDs(c.Stack, c.Transport, c.Nodes, previous.Nodes)
+	nodes, err := AssignIDs(w.Stack, w.Transport, w.Nodes, previous.Nodes)
 	if err != nil {
 		return plan, err
 	}
 	plan.Nodes = nodes
 	plan.Added, plan.Removed = MembershipChange(previous.Nodes, nodes)
-	if c.Stack == O2CB {
-		plan.After = RenderO2CB(O2CBOptions{ClusterName: c.ClusterName, IPPort: c.IPPort}, nodes)
+	if w.Stack == O2CB {
+		plan.After = RenderO2CB(O2CBOptions{ClusterName: w.ClusterName, IPPort: w.IPPort}, nodes)
 	} else {
-		plan.After = RenderCorosync(CorosyncOptions{ClusterName: c.ClusterName, Transport: c.Transport, Crypto: c.Crypto}, nodes)
+		plan.After = RenderCorosync(CorosyncOptions{ClusterName: w.ClusterName, Transport: w.Transport, Crypto: w.Crypto}, nodes)
 	}
 	return plan, nil
 }
 
-// Run is the cluster_conf module.
+// Apply writes the planned file, after copying the current one aside when
+// the plan says so; backup is the copy's path.
+func Apply(p Plan) (backup string, err error) {
+	if p.Backup {
+		if backup, err = atomicfile.Backup(p.Path, time.Now()); err != nil {
+			return "", err
+		}
+	}
+	if err := atomicfile.Write(p.Path, p.After, 0o644); err != nil {
+		return backup, fmt.Errorf("write %s: %v", p.Path, err)
+	}
+	return backup, nil
+}
+
+// Run is the cluster_conf module: Params → Want, Read → Have,
+// PlanFile(Have, Want) → Plan, and unless in check mode Apply(Plan).
 func Run(_ context.Context, req *module.Request) (*module.Result, error) {
-	c, err := ConfigFromParams(req.Params)
+	w, err := WantFromParams(req.Params)
 	if err != nil {
 		return nil, module.Failf("%v", err)
 	}
-	current, err := os.ReadFile(c.Path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		current = nil
-	case err != nil:
-		return nil, module.Failf("read %s: %v", c.Path, err)
+	h, err := Read(w)
+	if err != nil {
+		return nil, module.Failf("%v", err)
 	}
-	plan, err := MakePlan(c, current)
+	plan, err := PlanFile(h, w)
 	if err != nil {
 		return nil, module.Failf("%v", err)
 	}
@@ -178,10 +209,10 @@ func Run(_ context.Context, req *module.Request) (*module.Result, error) {
 		Warnings: plan.Warnings,
 		Diff: &module.Diff{
 			Before: string(plan.Before), After: string(plan.After),
-			BeforeHeader: c.Path + " (before)", AfterHeader: c.Path + " (after)",
+			BeforeHeader: w.Path + " (before)", AfterHeader: w.Path + " (after)",
 		},
 		Values: map[string]any{
-			"path":    c.Path,
+			"path":    w.Path,
 			"nodes":   plan.Nodes,
 			"added":   nonNil(plan.Added),
 			"removed": nonNil(plan.Removed),
@@ -190,17 +221,17 @@ func Run(_ context.Context, req *module.Request) (*module.Result, error) {
 	if !res.Changed || req.CheckMode {
 		return res, nil
 	}
-	if c.Backup && plan.Before != nil {
-		backup, err := atomicfile.Backup(c.Path, time.Now())
-		if err != nil {
-			return nil, module.Failf("%v", err)
-		}
+	backup, err := Apply(plan)
+	if backup != "" {
 		res.Values["backup_file"] = backup
 	}
-	if err := atomicfile.Write(c.Path, plan.After, 0o644); err != nil {
-		return nil, &module.Failure{Msg: fmt.Sprintf("write %s: %v", c.Path, err), Changed: res.Values["backup_file"] != nil, Values: res.Values}
+	switch {
+	case err == nil:
+		return res, nil
+	case plan.Backup && backup == "":
+		return nil, module.Failf("%v", err) // the backup failed: nothing is written
 	}
-	return res, nil
+	return nil, &module.Failure{Msg: err.Error(), Changed: backup != "", Values: res.Values}
 }
 
 func nonNil(s []string) []string {

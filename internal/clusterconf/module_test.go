@@ -317,9 +317,28 @@ func TestDefaultPaths(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := ConfigFromParams(req.Params)
+		c, err := WantFromParams(req.Params)
 		if err != nil || c.Path != want {
 			t.Errorf("%s: path %q %v", stack, c.Path, err)
 		}
+	}
+}
+
+// The plan alone decides, without I/O, whether a file is backed up: only
+// one that exists.
+func TestPlanFileBacksUpOnlyAnExistingFile(t *testing.T) {
+	w := Want{Stack: Corosync, Path: "/x/corosync.conf", ClusterName: "lab", Transport: "knet", Crypto: true, Backup: true,
+		Nodes: []NodeRequest{{Name: "node1", Address: "192.168.100.1"}}}
+	p, err := PlanFile(Have{}, w)
+	if err != nil || p.Backup || !p.Changed() || p.Path != w.Path {
+		t.Errorf("no file: plan %+v, %v", p, err)
+	}
+	p, err = PlanFile(Have{Content: p.After}, w)
+	if err != nil || !p.Backup || p.Changed() {
+		t.Errorf("same file: plan %+v, %v", p, err)
+	}
+	w.Backup = false
+	if p, _ = PlanFile(Have{Content: []byte("totem {}\n")}, w); p.Backup {
+		t.Error("backup: false backs up")
 	}
 }

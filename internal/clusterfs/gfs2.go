@@ -15,27 +15,25 @@ func RunGFS2(ctx context.Context, req *module.Request) (*module.Result, error) {
 	return Host().GFS2(ctx, req)
 }
 
-// GFS2 runs gfs2_fs: probe → decide → apply.
+// GFS2 runs gfs2_fs: Params → Want, Read → Have, PlanGFS2(Have, Want) →
+// Plan, and unless in check mode ApplyGFS2(Plan).
 func (s System) GFS2(ctx context.Context, req *module.Request) (*module.Result, error) {
-	w, err := ParseGFS2(req.Params)
+	w, err := GFS2WantFromParams(req.Params)
 	if err != nil {
 		return nil, deviceFailure(w.Device, false, "%v", err)
 	}
-	state, err := s.probe(ctx, w.Device)
+	have, err := s.Read(ctx, w.Device)
 	if err != nil {
 		return nil, &module.Failure{Msg: err.Error(), Err: err, Values: map[string]any{"device": w.Device}}
 	}
-	plan := PlanGFS2(w, state)
-	before := gfs2Props(state)
-	fail := func(changed bool, format string, args ...any) error {
-		return deviceFailure(w.Device, changed, format, args...)
-	}
+	plan := PlanGFS2(have, w)
+	before := gfs2Props(have)
 
 	switch plan.Action {
 	case Refuse:
-		return nil, fail(false, "%s", plan.Reason)
+		return nil, deviceFailure(w.Device, false, "%s", plan.Reason)
 	case Keep:
-		v := gfs2Values(w.Device, state.GFS2, false, plan.JournalsBefore)
+		v := gfs2Values(w.Device, have.GFS2, false, plan.JournalsBefore)
 		return &module.Result{Msg: plan.Reason, Values: v, Diff: propsDiff(w.Device, before, before)}, nil
 	}
 
@@ -43,34 +41,39 @@ func (s System) GFS2(ctx context.Context, req *module.Request) (*module.Result, 
 	// the real run.
 	if plan.Action == Grow && w.LockProtocol == "lock_dlm" {
 		if err := systemd.RequireActive(ctx, s.Units, "adding journals with gfs2_jadd", gfs2JaddUnits...); err != nil {
-			return nil, fail(false, "cannot add journals to %s: %v", w.Device, err)
+			return nil, deviceFailure(w.Device, false, "cannot add journals to %s: %v", w.Device, err)
 		}
 	}
 	if plan.ProbeOCFS2Mounts {
 		if err := s.refuseMountedOCFS2(ctx, w.Device); err != nil {
-			return nil, fail(false, "%v", err)
+			return nil, deviceFailure(w.Device, false, "%v", err)
 		}
 	}
 
 	if req.CheckMode {
-		v := gfs2Predicted(w, state, plan)
+		v := gfs2Predicted(w, have, plan)
 		return &module.Result{Changed: true, Msg: "check mode: would " + plan.Reason, Values: v, Diff: propsDiff(w.Device, before, gfs2PropsOf(v))}, nil
 	}
+	return s.ApplyGFS2(ctx, w, have, plan)
+}
 
-	switch plan.Action {
-	case Grow:
+// ApplyGFS2 carries out a plan to grow or (re)create GFS2: the one place
+// gfs2_fs writes. have is the device as read before.
+func (s System) ApplyGFS2(ctx context.Context, w GFS2Want, have *blockdev.State, plan GFS2Plan) (*module.Result, error) {
+	before := gfs2Props(have)
+	if plan.Action == Grow {
 		args := []string{"-j", strconv.Itoa(plan.AddJournals)}
 		if w.JournalSize > 0 {
 			args = append(args, "-J", strconv.Itoa(w.JournalSize))
 		}
 		if _, err := s.run(ctx, writeTimeout, "gfs2_jadd", append(args, plan.MountPoint)...); err != nil {
 			// gfs2_jadd adds one journal after another: some may be there.
-			return nil, fail(true, "add %d journals to %s: %v (gfs2_jadd may have added some before failing; run again to finish)", plan.AddJournals, w.Device, err)
+			return nil, deviceFailure(w.Device, true, "add %d journals to %s: %v (gfs2_jadd may have added some before failing; run again to finish)", plan.AddJournals, w.Device, err)
 		}
 		// The kernel writes the new jindex entries back in its own time,
-		// so a fresh probe may not show them yet: gfs2_jadd's success is
+		// so a fresh read may not show them yet: gfs2_jadd's success is
 		// the proof.
-		v := gfs2Values(w.Device, state.GFS2, false, plan.JournalsBefore)
+		v := gfs2Values(w.Device, have.GFS2, false, plan.JournalsBefore)
 		v["journals"] = w.Journals
 		return &module.Result{Changed: true, Msg: plan.Reason, Values: v, Diff: propsDiff(w.Device, before, gfs2PropsOf(v))}, nil
 	}
@@ -86,7 +89,7 @@ func (s System) GFS2(ctx context.Context, req *module.Request) (*module.Result, 
 }
 
 // mkfsGFS2Args builds the mkfs.gfs2 command line. -O skips the prompt: the
-// probe has already decided that the device may be written.
+// plan has already decided that the device may be written.
 func mkfsGFS2Args(w GFS2Want) []string {
 	args := []string{"-O", "-p", w.LockProtocol}
 	if t := w.LockTable(); t != "" {

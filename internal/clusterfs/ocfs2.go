@@ -15,65 +15,79 @@ func RunOCFS2(ctx context.Context, req *module.Request) (*module.Result, error) 
 	return Host().OCFS2(ctx, req)
 }
 
-// OCFS2 runs ocfs2_fs: probe → decide → apply.
+// OCFS2 runs ocfs2_fs: Params → Want, Read → Have, PlanOCFS2(Have, Want)
+// → Plan, and unless in check mode ApplyOCFS2(Plan).
 func (s System) OCFS2(ctx context.Context, req *module.Request) (*module.Result, error) {
-	w, err := ParseOCFS2(req.Params)
+	w, err := OCFS2WantFromParams(req.Params)
 	if err != nil {
 		return nil, deviceFailure(w.Device, false, "%v", err)
 	}
-	state, err := s.probe(ctx, w.Device)
+	have, err := s.Read(ctx, w.Device)
 	if err != nil {
 		return nil, &module.Failure{Msg: err.Error(), Err: err, Values: map[string]any{"device": w.Device}}
 	}
-	plan := PlanOCFS2(w, state)
-	before := ocfs2Props(state)
-	fail := func(changed bool, format string, args ...any) error {
-		return deviceFailure(w.Device, changed, format, args...)
-	}
+	plan := PlanOCFS2(have, w)
+	before := ocfs2Props(have)
 
 	switch plan.Action {
 	case Refuse:
-		return nil, fail(false, "%s", plan.Reason)
+		return nil, deviceFailure(w.Device, false, "%s", plan.Reason)
 	case Keep:
-		v := ocfs2Values(w.Device, state.OCFS2, false, plan.SlotsBefore)
+		v := ocfs2Values(w.Device, have.OCFS2, false, plan.SlotsBefore)
 		return &module.Result{Msg: plan.Reason, Values: v, Diff: propsDiff(w.Device, before, before)}, nil
 	}
 
 	// Read-only checks, in check mode too.
 	if plan.Action == Grow || plan.Action == Shrink {
-		why := fmt.Sprintf("changing the slots of %s with tunefs.ocfs2", w.Device)
-		if err := systemd.RequireActive(ctx, s.Units, why, ocfs2Units[state.OCFS2.ClusterStack]...); err != nil {
-			return nil, fail(false, "%v", err)
-		}
-		nodes, err := s.ocfs2MountedNodes(ctx, w.Device)
-		if err != nil {
-			return nil, fail(false, "cannot change the slots of %s: %v", w.Device, err)
-		}
-		if len(nodes) > 0 {
-			return nil, fail(false, "cannot change the slots of %s from %d to %d: tunefs.ocfs2 -N works only while the volume is unmounted on every node, and it is mounted on %s",
-				w.Device, plan.SlotsBefore, w.Slots, nodeList(nodes))
+		if err := s.checkSlotChange(ctx, w, have, plan); err != nil {
+			return nil, err
 		}
 	} else if plan.ProbeOCFS2Mounts {
 		if err := s.refuseMountedOCFS2(ctx, w.Device); err != nil {
-			return nil, fail(false, "%v", err)
+			return nil, deviceFailure(w.Device, false, "%v", err)
 		}
 	}
 
 	if req.CheckMode {
-		v := ocfs2Predicted(w, state, plan)
+		v := ocfs2Predicted(w, have, plan)
 		return &module.Result{Changed: true, Msg: "check mode: would " + plan.Reason, Values: v, Diff: propsDiff(w.Device, before, ocfs2PropsOf(v))}, nil
 	}
+	return s.ApplyOCFS2(ctx, w, have, plan)
+}
 
+// checkSlotChange refuses a change of slots unless the cluster stack runs
+// here and no node has the volume mounted.
+func (s System) checkSlotChange(ctx context.Context, w OCFS2Want, have *blockdev.State, plan OCFS2Plan) error {
+	why := fmt.Sprintf("changing the slots of %s with tunefs.ocfs2", w.Device)
+	if err := systemd.RequireActive(ctx, s.Units, why, ocfs2Units[have.OCFS2.ClusterStack]...); err != nil {
+		return deviceFailure(w.Device, false, "%v", err)
+	}
+	nodes, err := s.ocfs2MountedNodes(ctx, w.Device)
+	if err != nil {
+		return deviceFailure(w.Device, false, "cannot change the slots of %s: %v", w.Device, err)
+	}
+	if len(nodes) > 0 {
+		return deviceFailure(w.Device, false, "cannot change the slots of %s from %d to %d: tunefs.ocfs2 -N works only while the volume is unmounted on every node, and it is mounted on %s",
+			w.Device, plan.SlotsBefore, w.Slots, nodeList(nodes))
+	}
+	return nil
+}
+
+// ApplyOCFS2 carries out a plan to change the slots of OCFS2 or to
+// (re)create it: the one place ocfs2_fs writes. have is the device as read
+// before.
+func (s System) ApplyOCFS2(ctx context.Context, w OCFS2Want, have *blockdev.State, plan OCFS2Plan) (*module.Result, error) {
+	before := ocfs2Props(have)
 	if plan.Action == Grow || plan.Action == Shrink {
 		if _, err := s.run(ctx, writeTimeout, "tunefs.ocfs2", "-N", strconv.Itoa(plan.Slots), w.Device); err != nil {
-			return nil, fail(false, "change the slots of %s to %d: %v", w.Device, plan.Slots, err)
+			return nil, deviceFailure(w.Device, false, "change the slots of %s to %d: %v", w.Device, plan.Slots, err)
 		}
-		after, err := s.probe(ctx, w.Device)
+		after, err := s.Read(ctx, w.Device)
 		if err != nil {
-			return nil, fail(true, "tunefs.ocfs2 succeeded but %s cannot be read back: %v", w.Device, err)
+			return nil, deviceFailure(w.Device, true, "tunefs.ocfs2 succeeded but %s cannot be read back: %v", w.Device, err)
 		}
 		if after.OCFS2 == nil || after.OCFS2.MaxSlots != plan.Slots {
-			return nil, fail(true, "tunefs.ocfs2 succeeded but %s now holds %s", w.Device, after.Contents())
+			return nil, deviceFailure(w.Device, true, "tunefs.ocfs2 succeeded but %s now holds %s", w.Device, after.Contents())
 		}
 		v := ocfs2Values(w.Device, after.OCFS2, false, plan.SlotsBefore)
 		return &module.Result{Changed: true, Msg: plan.Reason, Values: v, Diff: propsDiff(w.Device, before, ocfs2Props(after))}, nil
@@ -91,7 +105,7 @@ func (s System) OCFS2(ctx context.Context, req *module.Request) (*module.Result,
 
 // mkfsOCFS2Args builds the mkfs.ocfs2 command line. The cluster stack and
 // name are always given, so no running stack is needed to create. There is
-// no -F: should an OCFS2 volume appear after the probe, mkfs.ocfs2 asks,
+// no -F: should an OCFS2 volume appear after the read, mkfs.ocfs2 asks,
 // reads EOF from the runner's empty stdin and aborts.
 func mkfsOCFS2Args(w OCFS2Want) []string {
 	args := []string{"-N", strconv.Itoa(w.Slots)}

@@ -50,8 +50,8 @@ func TestValidateLockTable(t *testing.T) {
 	}
 }
 
-func TestParseGFS2(t *testing.T) {
-	w, err := ParseGFS2(params(t, GFS2Spec, map[string]any{"device": "/dev/vdb", "cluster_name": "lab", "fs_name": "data", "journals": 3, "journal_size": 32, "block_size": 1024}))
+func TestGFS2WantFromParams(t *testing.T) {
+	w, err := GFS2WantFromParams(params(t, GFS2Spec, map[string]any{"device": "/dev/vdb", "cluster_name": "lab", "fs_name": "data", "journals": 3, "journal_size": 32, "block_size": 1024}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestParseGFS2(t *testing.T) {
 	if w != want || w.LockTable() != "lab:data" {
 		t.Errorf("got %+v", w)
 	}
-	w, err = ParseGFS2(params(t, GFS2Spec, map[string]any{"device": "/img", "lock_protocol": "lock_nolock", "journals": 1}))
+	w, err = GFS2WantFromParams(params(t, GFS2Spec, map[string]any{"device": "/img", "lock_protocol": "lock_nolock", "journals": 1}))
 	if err != nil || w.LockTable() != "" {
 		t.Errorf("lock_nolock without names: %+v %v", w, err)
 	}
@@ -78,7 +78,7 @@ func TestParseGFS2(t *testing.T) {
 		{map[string]any{"device": "", "journals": 1, "cluster_name": "c", "fs_name": "f"}, "device must not be empty"},
 	}
 	for _, b := range bad {
-		if _, err := ParseGFS2(params(t, GFS2Spec, b.args)); err == nil || !strings.Contains(err.Error(), b.want) {
+		if _, err := GFS2WantFromParams(params(t, GFS2Spec, b.args)); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%v: want %q, got %v", b.args, b.want, err)
 		}
 	}
@@ -128,8 +128,8 @@ func TestValidateOCFS2ClusterName(t *testing.T) {
 	}
 }
 
-func TestParseOCFS2(t *testing.T) {
-	w, err := ParseOCFS2(params(t, OCFS2Spec, map[string]any{"device": "/dev/vdb", "slots": 4, "cluster_name": "lab", "label": "web",
+func TestOCFS2WantFromParams(t *testing.T) {
+	w, err := OCFS2WantFromParams(params(t, OCFS2Spec, map[string]any{"device": "/dev/vdb", "slots": 4, "cluster_name": "lab", "label": "web",
 		"fs_type": "vmstore", "block_size": 4096, "cluster_size": 65536, "shrink": true}))
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestParseOCFS2(t *testing.T) {
 		{map[string]any{"device": "/d", "slots": 2, "cluster_name": "bad-name"}, "invalid character '-'"},
 	}
 	for _, b := range bad {
-		if _, err := ParseOCFS2(params(t, OCFS2Spec, b.args)); err == nil || !strings.Contains(err.Error(), b.want) {
+		if _, err := OCFS2WantFromParams(params(t, OCFS2Spec, b.args)); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%v: want %q, got %v", b.args, b.want, err)
 		}
 	}

@@ -25,48 +25,56 @@ const (
 	Refuse Action = "refuse"
 )
 
-// GFS2Plan is the decision for gfs2_fs.
-type GFS2Plan struct {
+// Decision is what both plans hold.
+type Decision struct {
 	Action Action
 	Reason string // why: the message for Refuse, a summary otherwise
+	// ProbeOCFS2Mounts asks for a check, before anything is written, that
+	// no node has the OCFS2 volume on the device mounted: before wiping it,
+	// or before tunefs.ocfs2 changes its slots.
+	ProbeOCFS2Mounts bool
+}
+
+// GFS2Plan is the decision for gfs2_fs.
+type GFS2Plan struct {
+	Decision
 	// JournalsBefore is the journal count found (0 when there is no GFS2).
 	JournalsBefore int
 	// AddJournals is how many journals Grow adds, on MountPoint.
 	AddJournals int
 	MountPoint  string
-	// ProbeOCFS2Mounts asks the apply step to check, before wiping, that no
-	// node has the OCFS2 volume on the device mounted.
-	ProbeOCFS2Mounts bool
 }
 
 // OCFS2Plan is the decision for ocfs2_fs.
 type OCFS2Plan struct {
-	Action      Action
-	Reason      string
+	Decision
 	SlotsBefore int
 	Slots       int // the slot count after Grow or Shrink
-	// ProbeOCFS2Mounts: check the cluster's view of the volume before
-	// tunefs.ocfs2 or before wiping an OCFS2 volume.
-	ProbeOCFS2Mounts bool
+}
+
+// refuse is the decision to leave the device alone, for the reason given.
+func refuse(format string, args ...any) Decision {
+	return Decision{Action: Refuse, Reason: fmt.Sprintf(format, args...)}
 }
 
 // forceHint ends every refusal that force: true would overcome.
 const forceHint = "force: true would destroy it"
 
-// PlanGFS2 decides what gfs2_fs does with the probed state. It does no I/O.
-func PlanGFS2(w GFS2Want, s *blockdev.State) GFS2Plan {
+// PlanGFS2 decides what gfs2_fs does with the device as read. It does no
+// I/O.
+func PlanGFS2(s *blockdev.State, w GFS2Want) GFS2Plan {
 	// The lock table is the file system's identity: one with the table asked
 	// for may be mounted on other nodes, which this node cannot see, so it is
 	// never wiped, whatever else differs.
 	if sb := s.GFS2; sb != nil && sb.LockTable == w.LockTable() {
 		if s.GFS2Error != "" {
 			// Unreadable: maybe caught mid-update by another node.
-			return GFS2Plan{Action: Refuse, Reason: fmt.Sprintf(
+			return GFS2Plan{Decision: refuse(
 				"%s holds %s: run fsck.gfs2 on it while it is unmounted everywhere; not even force: true wipes a file system with the lock table asked for",
 				s.Device, s.Contents())}
 		}
 		if sb.LockProtocol != w.LockProtocol || (w.BlockSize != 0 && w.BlockSize != sb.BlockSize) {
-			return GFS2Plan{Action: Refuse, Reason: fmt.Sprintf(
+			return GFS2Plan{Decision: refuse(
 				"%s holds %s, the lock table asked for, but %s. Not even force: true wipes a file system with the lock table asked for "+
 					"(it may be mounted on other nodes): ask for what it has, or erase it by hand (wipefs -a) once it is unmounted everywhere",
 				s.Device, s.Contents(), gfs2Mismatch(w, s))}
@@ -89,13 +97,12 @@ func PlanGFS2(w GFS2Want, s *blockdev.State) GFS2Plan {
 				return plan
 			}
 		}
-		plan.Action = Refuse
-		plan.Reason = fmt.Sprintf("%s holds GFS2 with %d journals and %d are wanted, but it is not mounted on this node: "+
+		plan.Decision = refuse("%s holds GFS2 with %d journals and %d are wanted, but it is not mounted on this node: "+
 			"gfs2_jadd adds journals through a mounted file system; mount it here (or run on a node where it is mounted) and run again",
 			s.Device, sb.Journals, w.Journals)
 		return plan
 	}
-	return planFormat(s, w.Force, "GFS2", gfs2Mismatch(w, s))
+	return GFS2Plan{Decision: planFormat(s, w.Force, "GFS2", gfs2Mismatch(w, s))}
 }
 
 // gfs2Mismatch explains why a GFS2 file system found is not the one asked
@@ -116,8 +123,9 @@ func gfs2Mismatch(w GFS2Want, s *blockdev.State) string {
 	}
 }
 
-// PlanOCFS2 decides what ocfs2_fs does with the probed state. It does no I/O.
-func PlanOCFS2(w OCFS2Want, s *blockdev.State) OCFS2Plan {
+// PlanOCFS2 decides what ocfs2_fs does with the device as read. It does no
+// I/O.
+func PlanOCFS2(s *blockdev.State, w OCFS2Want) OCFS2Plan {
 	if sb := s.OCFS2; sb != nil && ocfs2Matches(w, sb) {
 		plan := OCFS2Plan{SlotsBefore: sb.MaxSlots, Slots: sb.MaxSlots}
 		switch {
@@ -131,16 +139,14 @@ func PlanOCFS2(w OCFS2Want, s *blockdev.State) OCFS2Plan {
 			return plan
 		}
 		if s.Usage.InUse() {
-			plan.Action = Refuse
-			plan.Reason = fmt.Sprintf("%s holds OCFS2 with %d slots and %d are wanted, but tunefs.ocfs2 -N works only while the volume is unmounted on every node, and here it is %s",
+			plan.Decision = refuse("%s holds OCFS2 with %d slots and %d are wanted, but tunefs.ocfs2 -N works only while the volume is unmounted on every node, and here it is %s",
 				s.Device, sb.MaxSlots, w.Slots, s.Usage.Describe())
 			return plan
 		}
 		if s.Foreign("ocfs2") {
 			// tunefs.ocfs2 writes the device itself: not when something
 			// else claims it too.
-			plan.Action = Refuse
-			plan.Reason = fmt.Sprintf("%s holds %s: refusing to change the slots of a device that holds more than the OCFS2 volume; "+
+			plan.Decision = refuse("%s holds %s: refusing to change the slots of a device that holds more than the OCFS2 volume; "+
 				"look at it with blkid -p and wipefs -n", s.Device, s.Contents())
 			return plan
 		}
@@ -149,8 +155,7 @@ func PlanOCFS2(w OCFS2Want, s *blockdev.State) OCFS2Plan {
 		plan.Reason = fmt.Sprintf("change the slots of OCFS2 on %s from %d to %d", s.Device, sb.MaxSlots, w.Slots)
 		return plan
 	}
-	p := planFormat(s, w.Force, "OCFS2", ocfs2Mismatch(w, s))
-	return OCFS2Plan{Action: p.Action, Reason: p.Reason, ProbeOCFS2Mounts: p.ProbeOCFS2Mounts}
+	return OCFS2Plan{Decision: planFormat(s, w.Force, "OCFS2", ocfs2Mismatch(w, s))}
 }
 
 func ocfs2Matches(w OCFS2Want, sb *blockdev.OCFS2Superblock) bool {
@@ -186,24 +191,24 @@ func ocfs2Mismatch(w OCFS2Want, s *blockdev.State) string {
 
 // planFormat decides between creating, refusing and (with force) wiping,
 // for a device that does not hold the file system asked for.
-func planFormat(s *blockdev.State, force bool, fs, mismatch string) GFS2Plan {
+func planFormat(s *blockdev.State, force bool, fs, mismatch string) Decision {
 	if s.Empty() {
 		if s.Usage.InUse() {
-			return GFS2Plan{Action: Refuse, Reason: fmt.Sprintf("refusing to create %s on %s: it shows no signature but it is %s", fs, s.Device, s.Usage.Describe())}
+			return refuse("refusing to create %s on %s: it shows no signature but it is %s", fs, s.Device, s.Usage.Describe())
 		}
-		return GFS2Plan{Action: Create, Reason: fmt.Sprintf("create %s on empty %s", fs, s.Device)}
+		return Decision{Action: Create, Reason: fmt.Sprintf("create %s on empty %s", fs, s.Device)}
 	}
 	found := s.Contents()
 	if mismatch != "" {
 		found += "; " + mismatch
 	}
 	if !force {
-		return GFS2Plan{Action: Refuse, Reason: fmt.Sprintf("refusing to create %s on %s: it holds %s. %s", fs, s.Device, found, forceHint)}
+		return refuse("refusing to create %s on %s: it holds %s. %s", fs, s.Device, found, forceHint)
 	}
 	if s.Usage.InUse() {
-		return GFS2Plan{Action: Refuse, Reason: fmt.Sprintf("refusing to format %s even with force: true: it is %s (it holds %s)", s.Device, s.Usage.Describe(), found)}
+		return refuse("refusing to format %s even with force: true: it is %s (it holds %s)", s.Device, s.Usage.Describe(), found)
 	}
-	return GFS2Plan{
+	return Decision{
 		Action:           Recreate,
 		Reason:           fmt.Sprintf("force: wipe %s (it holds %s) and create %s", s.Device, found, fs),
 		ProbeOCFS2Mounts: s.OCFS2 != nil,

@@ -99,7 +99,7 @@ func TestPlanGFS2(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := PlanGFS2(c.want, c.state)
+			p := PlanGFS2(c.state, c.want)
 			if p.Action != c.action || p.AddJournals != c.add || p.MountPoint != c.mount || p.ProbeOCFS2Mounts != c.ocfs2Chk {
 				t.Errorf("plan %+v, want action %s add %d mount %q ocfs2 check %v", p, c.action, c.add, c.mount, c.ocfs2Chk)
 			}
@@ -160,7 +160,7 @@ func TestPlanOCFS2(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := PlanOCFS2(c.want, c.state)
+			p := PlanOCFS2(c.state, c.want)
 			if p.Action != c.action || p.ProbeOCFS2Mounts != c.check || (c.action != Refuse && c.action != Create && c.action != Recreate && p.Slots != c.slots) {
 				t.Errorf("plan %+v, want action %s slots %d check %v", p, c.action, c.slots, c.check)
 			}

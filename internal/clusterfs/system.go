@@ -46,7 +46,8 @@ func (s System) run(ctx context.Context, timeout time.Duration, name string, arg
 	return s.Run.Run(ctx, name, args...)
 }
 
-func (s System) probe(ctx context.Context, device string) (*blockdev.State, error) {
+// Read probes the device: what it holds, and who uses it.
+func (s System) Read(ctx context.Context, device string) (*blockdev.State, error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	return s.Probe(ctx, device)
@@ -74,7 +75,7 @@ func (s System) format(ctx context.Context, device string, recreate bool, fs, mk
 	if _, err := s.run(ctx, writeTimeout, mkfs, args...); err != nil {
 		// A failed mkfs may have written part of the file system: read the
 		// device again, so that changed tells the truth.
-		after, perr := s.probe(ctx, device)
+		after, perr := s.Read(ctx, device)
 		switch {
 		case perr != nil:
 			return nil, deviceFailure(device, true, "create %s on %s: %v (and the device cannot be read back: %v)", fs, device, err, perr)
@@ -83,7 +84,7 @@ func (s System) format(ctx context.Context, device string, recreate bool, fs, mk
 		}
 		return nil, deviceFailure(device, false, "create %s on %s: %v", fs, device, err)
 	}
-	after, err := s.probe(ctx, device)
+	after, err := s.Read(ctx, device)
 	if err != nil {
 		return nil, deviceFailure(device, true, "%s succeeded but %s cannot be read back: %v", mkfs, device, err)
 	}

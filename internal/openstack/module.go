@@ -22,22 +22,22 @@ func DeviceByID(volumeID string) string {
 
 // Run is the multiattach_volume module.
 func Run(ctx context.Context, req *module.Request) (*module.Result, error) {
-	o, err := OptionsFromParams(req.Params)
+	w, err := WantFromParams(req.Params)
 	if err != nil {
 		return nil, module.Failf("%v", err)
 	}
-	registerSecrets(o.Conn.Cloud, req.AddSecret)
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	registerSecrets(w.Conn.Cloud, req.AddSecret)
+	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
 	defer cancel()
 
-	clients, err := Connect(ctx, o.Conn, req.AddSecret)
+	clients, err := Connect(ctx, w.Conn, req.AddSecret)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, module.Failf("timed out after %s connecting to the cloud: %v", o.Timeout, err)
+			return nil, module.Failf("timed out after %s connecting to the cloud: %v", w.Timeout, err)
 		}
 		return nil, module.Failf("%v", err)
 	}
-	return run(ctx, req, o, clients)
+	return run(ctx, req, w, clients)
 }
 
 // registerSecrets masks the credentials of a cloud given as a dict: the
@@ -61,42 +61,42 @@ func registerSecrets(v any, add func(string)) {
 	}
 }
 
-func run(ctx context.Context, req *module.Request, o Options, c *Clients) (*module.Result, error) {
+func run(ctx context.Context, req *module.Request, w Want, c *Clients) (*module.Result, error) {
 	fail := func(err error) (*module.Result, error) {
 		if ctx.Err() != nil {
-			return nil, module.Failf("timed out after %s: %v", o.Timeout, err)
+			return nil, module.Failf("timed out after %s: %v", w.Timeout, err)
 		}
 		return nil, module.Failf("%v", err)
 	}
-	h, err := Read(ctx, c, o)
+	h, err := Read(ctx, c, w)
 	if err != nil {
 		return fail(err)
 	}
-	if o.State == Absent && h.Volume == nil {
-		return &module.Result{Msg: fmt.Sprintf("volume %q does not exist", o.Volume), Values: Outcome{}.Values()}, nil
+	if w.State == Absent && h.Volume == nil {
+		return &module.Result{Msg: fmt.Sprintf("volume %q does not exist", w.Volume), Values: Outcome{}.Values()}, nil
 	}
-	plan, err := Decide(o, h)
+	plan, err := PlanVolume(h, w)
 	if err != nil {
 		return fail(err)
 	}
 	res := &module.Result{Warnings: plan.Warnings}
 	if req.Diff {
-		res.Diff = diff(o, plan)
+		res.Diff = diff(w, plan)
 	}
 	if req.CheckMode {
 		out := predict(h, plan)
-		res.Changed, res.Msg, res.Values = out.Changed, out.Summary(o, true), out.Values()
+		res.Changed, res.Msg, res.Values = out.Changed, out.Summary(w, true), out.Values()
 		return res, nil
 	}
-	out, err := Apply(ctx, c, o, h, plan)
+	out, err := Apply(ctx, c, w, h, plan)
 	res.Changed, res.Values = out.Changed, out.Values()
 	if err != nil {
 		msg := err.Error()
 		if out.Changed {
-			msg += " (done before the failure: " + out.Summary(o, false) + ")"
+			msg += " (done before the failure: " + out.Summary(w, false) + ")"
 		}
 		return res, &module.Failure{Msg: msg, Changed: out.Changed, Values: res.Values, Err: err}
 	}
-	res.Msg = out.Summary(o, false)
+	res.Msg = out.Summary(w, false)
 	return res, nil
 }

@@ -67,7 +67,7 @@ func predict(h Have, p Plan) Outcome {
 
 // Summary is the module's message: what was done, or with check what
 // would be.
-func (r Outcome) Summary(o Options, check bool) string {
+func (r Outcome) Summary(w Want, check bool) string {
 	verb := func(done, would string) string {
 		if check {
 			return would
@@ -76,7 +76,7 @@ func (r Outcome) Summary(o Options, check bool) string {
 	}
 	var parts []string
 	if r.Created {
-		parts = append(parts, verb("created volume ", "would create volume ")+o.Volume)
+		parts = append(parts, verb("created volume ", "would create volume ")+w.Volume)
 	}
 	if len(r.Detached) > 0 {
 		parts = append(parts, verb("detached it from ", "would detach it from ")+strings.Join(names(r.Detached), ", "))
@@ -90,10 +90,10 @@ func (r Outcome) Summary(o Options, check bool) string {
 	if len(parts) > 0 {
 		return strings.Join(parts, "; ")
 	}
-	if o.State == Absent {
-		return fmt.Sprintf("volume %s is not attached to the given servers", o.Volume)
+	if w.State == Absent {
+		return fmt.Sprintf("volume %s is not attached to the given servers", w.Volume)
 	}
-	return fmt.Sprintf("volume %s is already attached as requested", o.Volume)
+	return fmt.Sprintf("volume %s is already attached as requested", w.Volume)
 }
 
 // The return values, typed. Fields are in the order of their JSON names,
@@ -179,7 +179,7 @@ func names(list []Server) []string {
 	return out
 }
 
-func diff(o Options, p Plan) *module.Diff {
+func diff(w Want, p Plan) *module.Diff {
 	exists := func(b bool) string {
 		if b {
 			return "present"
@@ -197,7 +197,7 @@ func diff(o Options, p Plan) *module.Diff {
 	return &module.Diff{
 		Before:       map[string]any{"volume": exists(!p.Create), "attached_to": before},
 		After:        map[string]any{"volume": exists(!p.Delete), "attached_to": after},
-		BeforeHeader: "volume " + o.Volume,
-		AfterHeader:  "volume " + o.Volume,
+		BeforeHeader: "volume " + w.Volume,
+		AfterHeader:  "volume " + w.Volume,
 	}
 }

@@ -25,9 +25,10 @@ func (p Plan) Changes() bool {
 	return p.Create || p.Delete || len(p.Attach) > 0 || len(p.Detach) > 0
 }
 
-// Decide computes the plan. It checks everything that can be checked
+// PlanVolume decides what the module does from the state read and the
+// state wanted, with no I/O. It checks everything that can be checked
 // before a change: an error means nothing will be done.
-func Decide(o Options, h Have) (Plan, error) {
+func PlanVolume(h Have, w Want) (Plan, error) {
 	var p Plan
 	if h.Volume != nil {
 		for _, a := range h.Volume.Attachments {
@@ -35,21 +36,21 @@ func Decide(o Options, h Have) (Plan, error) {
 		}
 	}
 	sort.Strings(p.Before)
-	if o.State == Absent {
-		return planAbsent(p, o, h)
+	if w.State == Absent {
+		return planAbsent(p, w, h)
 	}
-	return planPresent(p, o, h)
+	return planPresent(p, w, h)
 }
 
 // planAbsent detaches the servers listed (every server when none is), then
 // deletes the volume if asked to.
-func planAbsent(p Plan, o Options, h Have) (Plan, error) {
+func planAbsent(p Plan, w Want, h Have) (Plan, error) {
 	v := h.Volume
 	if v == nil {
 		return p, nil
 	}
 	detach := map[string]bool{}
-	if o.ServersGiven {
+	if w.ServersGiven {
 		for _, s := range h.Requested {
 			if _, ok := v.AttachedTo(s.ID); ok {
 				detach[s.ID] = true
@@ -58,7 +59,7 @@ func planAbsent(p Plan, o Options, h Have) (Plan, error) {
 	}
 	var remaining []string
 	for _, a := range v.Attachments {
-		if detach[a.ServerID] || !o.ServersGiven {
+		if detach[a.ServerID] || !w.ServersGiven {
 			p.Detach = append(p.Detach, Server{ID: a.ServerID, Name: h.Names[a.ServerID]})
 		} else {
 			remaining = append(remaining, h.name(a.ServerID))
@@ -66,7 +67,7 @@ func planAbsent(p Plan, o Options, h Have) (Plan, error) {
 	}
 	sortServers(p.Detach)
 	sort.Strings(remaining)
-	if o.Delete {
+	if w.Delete {
 		if len(remaining) > 0 {
 			return Plan{}, &InputError{fmt.Sprintf("volume %s cannot be deleted: it stays attached to %s, which servers "+
 				"does not list; list them too, or omit servers to detach it from every server", describe(v), strings.Join(remaining, ", "))}
@@ -79,10 +80,10 @@ func planAbsent(p Plan, o Options, h Have) (Plan, error) {
 
 // planPresent creates the volume if needed, attaches the servers listed
 // that lack it and, with exclusive, detaches the others.
-func planPresent(p Plan, o Options, h Have) (Plan, error) {
+func planPresent(p Plan, w Want, h Have) (Plan, error) {
 	v := h.Volume
 	var err error
-	if p, err = planVolume(p, o, v); err != nil {
+	if p, err = planCreate(p, w, v); err != nil {
 		return Plan{}, err
 	}
 	wanted := map[string]bool{}
@@ -98,7 +99,7 @@ func planPresent(p Plan, o Options, h Have) (Plan, error) {
 	final := map[string]bool{}
 	if v != nil {
 		for _, a := range v.Attachments {
-			if o.Exclusive && !wanted[a.ServerID] {
+			if w.Exclusive && !wanted[a.ServerID] {
 				p.Detach = append(p.Detach, Server{ID: a.ServerID, Name: h.Names[a.ServerID]})
 				continue
 			}
@@ -114,45 +115,45 @@ func planPresent(p Plan, o Options, h Have) (Plan, error) {
 	}
 	sort.Strings(p.After)
 	if len(final) > 1 {
-		if err := refuseSingleAttach(o, h, p.After); err != nil {
+		if err := refuseSingleAttach(w, h, p.After); err != nil {
 			return Plan{}, err
 		}
 	}
 	return p, nil
 }
 
-// planVolume decides whether the volume is created, and warns about what
+// planCreate decides whether the volume is created, and warns about what
 // differs in one that exists.
-func planVolume(p Plan, o Options, v *Volume) (Plan, error) {
+func planCreate(p Plan, w Want, v *Volume) (Plan, error) {
 	if v == nil {
-		if looksLikeID(o.Volume) {
-			return Plan{}, &InputError{fmt.Sprintf("no volume has ID %s; to create a volume, give its name", o.Volume)}
+		if looksLikeID(w.Volume) {
+			return Plan{}, &InputError{fmt.Sprintf("no volume has ID %s; to create a volume, give its name", w.Volume)}
 		}
-		if o.Size == 0 {
-			return Plan{}, &InputError{fmt.Sprintf("volume %q does not exist; give size (GiB) to create it", o.Volume)}
+		if w.Size == 0 {
+			return Plan{}, &InputError{fmt.Sprintf("volume %q does not exist; give size (GiB) to create it", w.Volume)}
 		}
 		p.Create = true
-		p.New = CreateVolumeOpts{Name: o.Volume, Size: o.Size, VolumeType: o.VolumeType,
-			AvailabilityZone: o.AvailabilityZone, Description: o.Description}
+		p.New = CreateVolumeOpts{Name: w.Volume, Size: w.Size, VolumeType: w.VolumeType,
+			AvailabilityZone: w.AvailabilityZone, Description: w.Description}
 		return p, nil
 	}
 	if strings.HasPrefix(v.Status, "error") || v.Status == "deleting" {
 		return Plan{}, &InputError{fmt.Sprintf("volume %s is in status %s; it cannot be attached", describe(v), v.Status)}
 	}
-	if o.Size != 0 && o.Size != v.Size {
+	if w.Size != 0 && w.Size != v.Size {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s has %d GiB, not the %d GiB of size; this module does not resize volumes",
-			describe(v), v.Size, o.Size))
+			describe(v), v.Size, w.Size))
 	}
-	if o.VolumeType != "" && o.VolumeType != v.VolumeType && !looksLikeID(o.VolumeType) {
+	if w.VolumeType != "" && w.VolumeType != v.VolumeType && !looksLikeID(w.VolumeType) {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("volume %s has volume type %q, not %q; this module does not retype volumes",
-			describe(v), v.VolumeType, o.VolumeType))
+			describe(v), v.VolumeType, w.VolumeType))
 	}
 	return p, nil
 }
 
 // refuseSingleAttach refuses to attach a volume that is not multiattach,
 // or would not be once created, to the servers of after (more than one).
-func refuseSingleAttach(o Options, h Have, after []string) error {
+func refuseSingleAttach(w Want, h Have, after []string) error {
 	if v := h.Volume; v != nil && !v.Multiattach {
 		return &InputError{fmt.Sprintf("volume %s is not multiattach (its type is %q), so it cannot be attached to %d servers "+
 			"(%s): create the volume with a multiattach volume type, one whose extra spec is multiattach=\"<is> True\" "+
@@ -167,7 +168,7 @@ func refuseSingleAttach(o Options, h Have, after []string) error {
 		return &InputError{fmt.Sprintf("volume %q would be created with %s, which is not multiattach (no extra spec "+
 			"multiattach=\"<is> True\" visible), so it could not be attached to %d servers (%s): set volume_type to a "+
 			"multiattach volume type (openstack volume type create --property multiattach=\"<is> True\" multiattach)",
-			o.Volume, typ, len(after), strings.Join(after, ", "))}
+			w.Volume, typ, len(after), strings.Join(after, ", "))}
 	}
 	return nil
 }

@@ -39,13 +39,13 @@ func ids(list []Server) string {
 
 var multiType = &VolumeType{Name: "multiattach", ExtraSpecs: map[string]string{"multiattach": "<is> True"}}
 
-func TestDecide(t *testing.T) {
+func TestPlanVolume(t *testing.T) {
 	names := map[string]string{"a": "alpha", "b": "beta", "c": "gamma"}
-	present := Options{Volume: "shared", State: Present}
+	present := Want{Volume: "shared", State: Present}
 	cases := []struct {
 		name   string
-		opts   Options
-		cur    Have
+		want   Want
+		have   Have
 		create bool
 		attach string
 		detach string
@@ -53,48 +53,48 @@ func TestDecide(t *testing.T) {
 		after  string
 		err    string
 	}{
-		{name: "create and attach", opts: withSize(present, 1), cur: Have{Requested: []Server{srvA, srvB}, NewType: multiType},
+		{name: "create and attach", want: withSize(present, 1), have: Have{Requested: []Server{srvA, srvB}, NewType: multiType},
 			create: true, attach: "a,b", after: "alpha,beta"},
-		{name: "missing size", opts: present, cur: Have{Requested: []Server{srvA}}, err: "give size"},
-		{name: "an ID that does not exist", opts: Options{Volume: "6f1c2a84-3b7e-4a5d-9c0e-2d8b7f4e1a93", State: Present, Size: 1},
-			cur: Have{Requested: []Server{srvA}, NewType: multiType}, err: "no volume has ID"},
-		{name: "new volume, plain type, two servers", opts: withSize(present, 1),
-			cur: Have{Requested: []Server{srvA, srvB}, NewType: &VolumeType{Name: "plain"}}, err: `volume type "plain", which is not multiattach`},
-		{name: "new volume, no default type, two servers", opts: withSize(present, 1), cur: Have{Requested: []Server{srvA, srvB}},
+		{name: "missing size", want: present, have: Have{Requested: []Server{srvA}}, err: "give size"},
+		{name: "an ID that does not exist", want: Want{Volume: "6f1c2a84-3b7e-4a5d-9c0e-2d8b7f4e1a93", State: Present, Size: 1},
+			have: Have{Requested: []Server{srvA}, NewType: multiType}, err: "no volume has ID"},
+		{name: "new volume, plain type, two servers", want: withSize(present, 1),
+			have: Have{Requested: []Server{srvA, srvB}, NewType: &VolumeType{Name: "plain"}}, err: `volume type "plain", which is not multiattach`},
+		{name: "new volume, no default type, two servers", want: withSize(present, 1), have: Have{Requested: []Server{srvA, srvB}},
 			err: "the cloud's default volume type"},
-		{name: "new volume, plain type, one server", opts: withSize(present, 1),
-			cur: Have{Requested: []Server{srvA}, NewType: &VolumeType{Name: "plain"}}, create: true, attach: "a", after: "alpha"},
-		{name: "attach the missing ones only", opts: present, cur: Have{Volume: vol(true, "a"), Requested: []Server{srvA, srvB, srvC}},
+		{name: "new volume, plain type, one server", want: withSize(present, 1),
+			have: Have{Requested: []Server{srvA}, NewType: &VolumeType{Name: "plain"}}, create: true, attach: "a", after: "alpha"},
+		{name: "attach the missing ones only", want: present, have: Have{Volume: vol(true, "a"), Requested: []Server{srvA, srvB, srvC}},
 			attach: "b,c", after: "alpha,beta,gamma"},
-		{name: "nothing to do", opts: present, cur: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvB, srvA}}, after: "alpha,beta"},
-		{name: "not exclusive keeps others", opts: present, cur: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvA}}, after: "alpha,beta"},
-		{name: "exclusive detaches others", opts: exclusive(present), cur: Have{Volume: vol(true, "a", "b", "c"), Requested: []Server{srvA}},
+		{name: "nothing to do", want: present, have: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvB, srvA}}, after: "alpha,beta"},
+		{name: "not exclusive keeps others", want: present, have: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvA}}, after: "alpha,beta"},
+		{name: "exclusive detaches others", want: exclusive(present), have: Have{Volume: vol(true, "a", "b", "c"), Requested: []Server{srvA}},
 			detach: "b,c", after: "alpha"},
-		{name: "exclusive without servers detaches all", opts: exclusive(present), cur: Have{Volume: vol(true, "a", "b")},
+		{name: "exclusive without servers detaches all", want: exclusive(present), have: Have{Volume: vol(true, "a", "b")},
 			detach: "a,b"},
-		{name: "plain volume to a second server", opts: present, cur: Have{Volume: vol(false, "a"), Requested: []Server{srvA, srvB}},
+		{name: "plain volume to a second server", want: present, have: Have{Volume: vol(false, "a"), Requested: []Server{srvA, srvB}},
 			err: "is not multiattach"},
-		{name: "plain volume moved", opts: exclusive(present), cur: Have{Volume: vol(false, "a"), Requested: []Server{srvB}},
+		{name: "plain volume moved", want: exclusive(present), have: Have{Volume: vol(false, "a"), Requested: []Server{srvB}},
 			detach: "a", attach: "b", after: "beta"},
-		{name: "volume in error", opts: present, cur: Have{Volume: &Volume{ID: "v1", Status: "error"}, Requested: []Server{srvA}},
+		{name: "volume in error", want: present, have: Have{Volume: &Volume{ID: "v1", Status: "error"}, Requested: []Server{srvA}},
 			err: "status error"},
-		{name: "server in error", opts: present, cur: Have{Volume: vol(true), Requested: []Server{{ID: "x", Name: "x", Status: "ERROR"}}},
+		{name: "server in error", want: present, have: Have{Volume: vol(true), Requested: []Server{{ID: "x", Name: "x", Status: "ERROR"}}},
 			err: "status ERROR"},
-		{name: "absent, no volume", opts: Options{State: Absent, ServersGiven: true}, cur: Have{Requested: []Server{srvA}}},
-		{name: "absent listed only", opts: Options{State: Absent, ServersGiven: true},
-			cur: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvB, srvC}}, detach: "b", after: "alpha"},
-		{name: "absent all", opts: Options{State: Absent}, cur: Have{Volume: vol(true, "a", "b")}, detach: "a,b"},
-		{name: "absent empty list detaches none", opts: Options{State: Absent, ServersGiven: true}, cur: Have{Volume: vol(true, "a")},
+		{name: "absent, no volume", want: Want{State: Absent, ServersGiven: true}, have: Have{Requested: []Server{srvA}}},
+		{name: "absent listed only", want: Want{State: Absent, ServersGiven: true},
+			have: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvB, srvC}}, detach: "b", after: "alpha"},
+		{name: "absent all", want: Want{State: Absent}, have: Have{Volume: vol(true, "a", "b")}, detach: "a,b"},
+		{name: "absent empty list detaches none", want: Want{State: Absent, ServersGiven: true}, have: Have{Volume: vol(true, "a")},
 			after: "alpha"},
-		{name: "absent delete", opts: Options{State: Absent, Delete: true}, cur: Have{Volume: vol(true, "a", "b")}, detach: "a,b", delete: true},
-		{name: "delete unattached", opts: Options{State: Absent, Delete: true}, cur: Have{Volume: vol(true)}, delete: true},
-		{name: "delete leaving attachments", opts: Options{State: Absent, Delete: true, ServersGiven: true},
-			cur: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvA}}, err: "stays attached to beta"},
+		{name: "absent delete", want: Want{State: Absent, Delete: true}, have: Have{Volume: vol(true, "a", "b")}, detach: "a,b", delete: true},
+		{name: "delete unattached", want: Want{State: Absent, Delete: true}, have: Have{Volume: vol(true)}, delete: true},
+		{name: "delete leaving attachments", want: Want{State: Absent, Delete: true, ServersGiven: true},
+			have: Have{Volume: vol(true, "a", "b"), Requested: []Server{srvA}}, err: "stays attached to beta"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.cur.Names = names
-			p, err := Decide(c.opts, c.cur)
+			c.have.Names = names
+			p, err := PlanVolume(c.have, c.want)
 			if c.err != "" {
 				var input *InputError
 				if err == nil || !strings.Contains(err.Error(), c.err) || !errors.As(err, &input) {
@@ -117,10 +117,10 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func withSize(o Options, size int) Options { o.Size = size; return o }
+func withSize(w Want, size int) Want { w.Size = size; return w }
 
-func TestDecideWarnsAboutWhatItLeavesAlone(t *testing.T) {
-	p, err := Decide(Options{Volume: "shared", State: Present, Size: 5, VolumeType: "other"}, Have{Volume: vol(true)})
+func TestPlanVolumeWarnsAboutWhatItLeavesAlone(t *testing.T) {
+	p, err := PlanVolume(Have{Volume: vol(true)}, Want{Volume: "shared", State: Present, Size: 5, VolumeType: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +129,10 @@ func TestDecideWarnsAboutWhatItLeavesAlone(t *testing.T) {
 	}
 }
 
-func exclusive(o Options) Options { o.Exclusive = true; return o }
+func exclusive(w Want) Want { w.Exclusive = true; return w }
 
-func TestOptionsFromParams(t *testing.T) {
-	parse := func(kv ...any) (Options, error) {
+func TestWantFromParams(t *testing.T) {
+	parse := func(kv ...any) (Want, error) {
 		m := map[string]any{"volume": "v"}
 		for i := 0; i+1 < len(kv); i += 2 {
 			m[kv[i].(string)] = kv[i+1]
@@ -140,9 +140,9 @@ func TestOptionsFromParams(t *testing.T) {
 		data := []byte(mustJSON(m))
 		req, err := module.DecodeArgs("multiattach_volume", data, Spec)
 		if err != nil {
-			return Options{}, err
+			return Want{}, err
 		}
-		return OptionsFromParams(req.Params)
+		return WantFromParams(req.Params)
 	}
 	o, err := parse("servers", "a,b", "verify", "no", "endpoint_type", "internal", "timeout", "30")
 	if err != nil {

@@ -33,17 +33,17 @@ func (h Have) name(id string) string {
 // names of the servers the volume is attached to, and the type a volume to
 // be created would get. Nothing but the volume is read when it is to be
 // absent and does not exist.
-func Read(ctx context.Context, c *Clients, o Options) (Have, error) {
-	vol, err := c.FindVolume(ctx, o.Volume)
+func Read(ctx context.Context, c *Clients, w Want) (Have, error) {
+	vol, err := c.FindVolume(ctx, w.Volume)
 	if err != nil {
 		return Have{}, err
 	}
 	h := Have{Volume: vol, Names: map[string]string{}}
-	if o.State == Absent && vol == nil {
+	if w.State == Absent && vol == nil {
 		return h, nil
 	}
-	if len(o.Servers) > 0 {
-		if h.Requested, err = c.ResolveServers(ctx, o.Servers); err != nil {
+	if len(w.Servers) > 0 {
+		if h.Requested, err = c.ResolveServers(ctx, w.Servers); err != nil {
 			return Have{}, err
 		}
 	}
@@ -53,8 +53,8 @@ func Read(ctx context.Context, c *Clients, o Options) (Have, error) {
 	if err := h.readAttachedNames(ctx, c); err != nil {
 		return Have{}, err
 	}
-	if vol == nil && o.State == Present {
-		if h.NewType, err = newVolumeType(ctx, c, o.VolumeType); err != nil {
+	if vol == nil && w.State == Present {
+		if h.NewType, err = newVolumeType(ctx, c, w.VolumeType); err != nil {
 			return Have{}, err
 		}
 	}

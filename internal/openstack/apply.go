@@ -12,8 +12,8 @@ import (
 // attaching or detaching. Every operation but the last waits for its
 // completion; the last one too unless wait is off. The outcome tells what
 // happened, on failure too.
-func Apply(ctx context.Context, c *Clients, o Options, h Have, p Plan) (Outcome, error) {
-	e := &engine{c: c, wait: o.Wait, timeout: o.Timeout,
+func Apply(ctx context.Context, c *Clients, w Want, h Have, p Plan) (Outcome, error) {
+	e := &engine{c: c, wait: w.Wait, timeout: w.Timeout,
 		done: Outcome{Volume: h.Volume, Servers: h.Requested, Names: h.Names}}
 	if err := e.apply(ctx, p); err != nil {
 		return e.done, err

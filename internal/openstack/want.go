@@ -1,8 +1,10 @@
 // Package openstack is the multiattach_volume module: one Cinder volume
-// attached to many Nova servers in one task. It reads the state (volume,
-// servers, attachments), decides a plan (plain data, see Decide), and unless
-// in check mode applies it one server at a time, as Cinder allows only one
-// reservation at a time.
+// attached to many Nova servers in one task. Its steps are those of every
+// module: Params → Want (WantFromParams), Read → Have (the volume, the
+// servers, their attachments), PlanVolume(Have, Want) → Plan (plain data, no
+// I/O), and unless in check mode Apply(Plan), one server at a time, as
+// Cinder allows only one reservation at a time. Apply and check mode both
+// end in an Outcome, which gives the return values and the message.
 package openstack
 
 import (
@@ -50,8 +52,8 @@ const (
 	Absent  State = "absent"
 )
 
-// Options is a validated module invocation.
-type Options struct {
+// Want is the state the task asks for, from its validated options.
+type Want struct {
 	Conn ConnOptions
 
 	Volume           string // name or ID
@@ -88,10 +90,10 @@ type ConnOptions struct {
 // time.Duration.
 const maxTimeout = 7 * 24 * 3600
 
-// OptionsFromParams checks the options that depend on each other; every
+// WantFromParams checks the options that depend on each other; every
 // problem is reported at once.
-func OptionsFromParams(p module.Params) (Options, error) {
-	o := Options{
+func WantFromParams(p module.Params) (Want, error) {
+	w := Want{
 		Volume:           strings.TrimSpace(p.String("volume")),
 		Size:             p.Int("size"),
 		VolumeType:       p.String("volume_type"),
@@ -106,10 +108,10 @@ func OptionsFromParams(p module.Params) (Options, error) {
 		Timeout:          time.Duration(p.Int("timeout")) * time.Second,
 		Conn:             connFromParams(p),
 	}
-	if problems := o.check(p); len(problems) > 0 {
-		return o, errors.New(strings.Join(problems, "; "))
+	if problems := w.check(p); len(problems) > 0 {
+		return w, errors.New(strings.Join(problems, "; "))
 	}
-	return o, nil
+	return w, nil
 }
 
 func connFromParams(p module.Params) ConnOptions {
@@ -133,13 +135,13 @@ func connFromParams(p module.Params) ConnOptions {
 
 // check returns every problem of the options, and on the way
 // trims the server names and drops a blank cloud name.
-func (o *Options) check(p module.Params) []string {
+func (w *Want) check(p module.Params) []string {
 	var problems []string
-	if o.Volume == "" {
+	if w.Volume == "" {
 		problems = append(problems, "volume must be a volume name or ID, not empty")
 	}
-	if p.IsSet("size") && o.Size < 1 {
-		problems = append(problems, fmt.Sprintf("size must be at least 1 (GiB), got %d", o.Size))
+	if p.IsSet("size") && w.Size < 1 {
+		problems = append(problems, fmt.Sprintf("size must be at least 1 (GiB), got %d", w.Size))
 	}
 	if t := p.Int("timeout"); t < 1 || t > maxTimeout {
 		problems = append(problems, fmt.Sprintf("timeout must be 1 to %d (seconds), got %d", maxTimeout, t))
@@ -147,25 +149,25 @@ func (o *Options) check(p module.Params) []string {
 	if t := p.Int("api_timeout"); p.IsSet("api_timeout") && (t < 1 || t > maxTimeout) {
 		problems = append(problems, fmt.Sprintf("api_timeout must be 1 to %d (seconds), got %d", maxTimeout, t))
 	}
-	for i, s := range o.Servers {
-		o.Servers[i] = strings.TrimSpace(s)
-		if o.Servers[i] == "" {
+	for i, s := range w.Servers {
+		w.Servers[i] = strings.TrimSpace(s)
+		if w.Servers[i] == "" {
 			problems = append(problems, fmt.Sprintf("servers[%d] is empty: give a server name or ID", i))
 		}
 	}
-	switch c := o.Conn.Cloud.(type) {
+	switch c := w.Conn.Cloud.(type) {
 	case nil, map[string]any:
 	case string:
 		if strings.TrimSpace(c) == "" {
-			o.Conn.Cloud = nil
+			w.Conn.Cloud = nil
 		}
 	default:
 		problems = append(problems, fmt.Sprintf("cloud must be a clouds.yaml entry name or a dict, got %T", c))
 	}
-	if o.State == Present && o.Delete {
+	if w.State == Present && w.Delete {
 		problems = append(problems, "delete: true applies to state: absent only (it deletes the volume after detaching it)")
 	}
-	if o.State == Absent && o.Exclusive {
+	if w.State == Absent && w.Exclusive {
 		problems = append(problems, "exclusive: true applies to state: present only")
 	}
 	return problems

@@ -1,9 +1,11 @@
 // Package clusterfs implements the gfs2_fs and ocfs2_fs modules: create a
 // cluster file system on a shared device safely and only once, and grow it
-// (journals, slots) when nodes are added. Each run is probe → decide →
-// apply: the probe reads the device (package blockdev), the decision is a
-// pure function of the options and the probed state (PlanGFS2, PlanOCFS2),
-// and only the apply step runs commands that write.
+// (journals, slots) when nodes are added. Each run takes the steps of every
+// module: Params → Want (GFS2WantFromParams, OCFS2WantFromParams), Read →
+// Have (System.Read probes the device with package blockdev), Plan(Have,
+// Want) → Plan (PlanGFS2, PlanOCFS2: pure functions), and unless in check
+// mode Apply(Plan) (System.ApplyGFS2, System.ApplyOCFS2), the only step
+// that runs commands that write.
 package clusterfs
 
 import (
@@ -91,8 +93,8 @@ const (
 	maxOCFS2Slots       = 255
 )
 
-// ParseGFS2 reads and validates gfs2_fs's options.
-func ParseGFS2(p module.Params) (GFS2Want, error) {
+// GFS2WantFromParams reads and validates gfs2_fs's options.
+func GFS2WantFromParams(p module.Params) (GFS2Want, error) {
 	w := GFS2Want{
 		Device:       p.String("device"),
 		ClusterName:  p.String("cluster_name"),
@@ -154,8 +156,8 @@ func ValidateLockTable(cluster, fs string) error {
 	return check("fs_name", fs, maxGFS2FSName)
 }
 
-// ParseOCFS2 reads and validates ocfs2_fs's options.
-func ParseOCFS2(p module.Params) (OCFS2Want, error) {
+// OCFS2WantFromParams reads and validates ocfs2_fs's options.
+func OCFS2WantFromParams(p module.Params) (OCFS2Want, error) {
 	w := OCFS2Want{
 		Device:       p.String("device"),
 		Slots:        p.Int("slots"),
