@@ -206,19 +206,25 @@ func (e *engine) detach(ctx context.Context, s Server, wait bool) error {
 		return nil
 	}
 	return e.waitUntil(ctx, &e.detachPace, c.what, func(v *Volume) (bool, error) {
-		if _, ok := v.AttachedTo(s.ID); !ok {
-			return true, nil
-		}
-		if transitional[v.Status] {
-			return false, nil
-		}
-		e.done.Detached = e.done.Detached[:len(e.done.Detached)-1]
-		reason := e.c.ActionFailure(ctx, s.ID, r.requestID)
-		if reason == "" {
-			reason = "the detach was rolled back (see the server's instance actions)"
-		}
-		return false, fmt.Errorf("detaching volume %s from server %s failed in Nova: %s", describe(v), label, reason)
+		return e.detachDone(ctx, s, label, r.requestID, v)
 	})
+}
+
+// detachDone tells from the volume as read whether the detach from s is
+// complete, or failed.
+func (e *engine) detachDone(ctx context.Context, s Server, label, requestID string, v *Volume) (bool, error) {
+	if _, ok := v.AttachedTo(s.ID); !ok {
+		return true, nil
+	}
+	if transitional[v.Status] {
+		return false, nil
+	}
+	e.done.Detached = e.done.Detached[:len(e.done.Detached)-1]
+	reason := e.c.ActionFailure(ctx, s.ID, requestID)
+	if reason == "" {
+		reason = "the detach was rolled back (see the server's instance actions)"
+	}
+	return false, fmt.Errorf("detaching volume %s from server %s failed in Nova: %s", describe(v), label, reason)
 }
 
 func (e *engine) delete(ctx context.Context, wait bool) error {
