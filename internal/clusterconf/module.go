@@ -15,24 +15,38 @@ import (
 
 // Spec is the cluster_conf module's argument spec.
 var Spec = module.Spec{
-	"stack":        {Required: true, Choices: []any{string(Corosync), string(O2CB)}},
+	"stack":        {Required: true, Choices: []any{string(Corosync), string(O2CB), string(DLM)}},
 	"path":         {Type: module.Path},
 	"cluster_name": {Required: true},
 	"nodes": {Type: module.List, Elements: module.Dict, Required: true, Options: module.Spec{
-		"name":    {Required: true},
-		"address": {Required: true},
-		"id":      {Type: module.Int},
+		"name":      {Required: true},
+		"address":   {Required: true},
+		"id":        {Type: module.Int},
+		"server_id": {},
 	}},
 	"transport": {Choices: []any{"knet", "udpu"}},
 	"crypto":    {Type: module.Bool},
 	"ip_port":   {Type: module.Int},
-	"backup":    {Type: module.Bool, Default: false},
+	"dlm": {Type: module.Dict, Options: module.Spec{
+		"fencing":           {Default: string(FencingDLM), Choices: []any{string(FencingOff), string(FencingDLM), string(FencingOpenStack)}},
+		"fence_agent":       {Type: module.Path, Default: "/usr/local/sbin/fence_nova"},
+		"fence_cloud":       {Default: "fence"},
+		"fence_clouds_yaml": {Type: module.Path, Default: "/etc/cinder-multiattach/fence-clouds.yaml"},
+		"fence_action":      {Default: "reboot", Choices: []any{"reboot", "off"}},
+		"fence_timeout":     {Type: module.Int, Default: 180},
+		"fence_delay":       {Type: module.Int, Default: 15},
+		"options":           {Type: module.Dict},
+		"extra_lines":       {Type: module.List, Elements: module.Str},
+		"members":           {Type: module.List, Elements: module.Str},
+	}},
+	"backup": {Type: module.Bool, Default: false},
 }
 
 // DefaultPath is where each stack reads its file.
 var DefaultPath = map[Stack]string{
 	Corosync: "/etc/corosync/corosync.conf",
 	O2CB:     "/etc/ocfs2/cluster.conf",
+	DLM:      "/etc/dlm/dlm.conf",
 }
 
 // Want is the file the task asks for, from its validated options.
@@ -44,6 +58,7 @@ type Want struct {
 	Transport   string
 	Crypto      bool
 	IPPort      int
+	DLM         DLMOptions
 	Backup      bool
 }
 
@@ -74,7 +89,29 @@ func WantFromParams(p module.Params) (Want, error) {
 	if len(w.Nodes) == 0 {
 		problems = append(problems, "nodes must list at least one node")
 	}
+	if w.Stack != DLM {
+		if p.IsSet("dlm") {
+			problems = append(problems, "dlm applies to stack dlm only")
+		}
+		for _, n := range w.Nodes {
+			if n.ServerID != "" {
+				problems = append(problems, fmt.Sprintf("node %s: server_id applies to stack dlm only", n.Name))
+			}
+		}
+	}
 	switch w.Stack {
+	case DLM:
+		for _, name := range []string{"transport", "crypto", "ip_port"} {
+			if p.IsSet(name) {
+				problems = append(problems, name+" does not apply to stack dlm")
+			}
+		}
+		if !p.IsSet("dlm") {
+			problems = append(problems, "stack dlm needs option dlm (its fencing, at least dlm: {})")
+			break
+		}
+		w.DLM = dlmFromParams(p.Dict("dlm"))
+		problems = append(problems, validateDLM(w.DLM, w.Nodes)...)
 	case Corosync:
 		if p.IsSet("ip_port") {
 			problems = append(problems, "ip_port applies to stack o2cb only")
@@ -110,6 +147,25 @@ func WantFromParams(p module.Params) (Want, error) {
 	return w, nil
 }
 
+func dlmFromParams(p module.Params) DLMOptions {
+	o := DLMOptions{
+		Fencing:    Fencing(p.String("fencing")),
+		Agent:      p.String("fence_agent"),
+		Cloud:      p.String("fence_cloud"),
+		CloudsYAML: p.String("fence_clouds_yaml"),
+		Action:     p.String("fence_action"),
+		Timeout:    p.Int("fence_timeout"),
+		Delay:      p.Int("fence_delay"),
+		Settings:   map[string]string{},
+		ExtraLines: p.Strings("extra_lines"),
+		Members:    p.Strings("members"),
+	}
+	for k, v := range p.Dict("options") {
+		o.Settings[k] = fmt.Sprint(v)
+	}
+	return o
+}
+
 // Have is the file as it is.
 type Have struct {
 	Content []byte // nil when the file does not exist
@@ -137,6 +193,10 @@ type Plan struct {
 	After    []byte
 	Backup   bool // copy the current file aside before writing
 	Warnings []string
+	// Restart (stack dlm) is what a running dlm_controld needs to apply the
+	// new file, and why.
+	Restart        Restart
+	RestartReasons []string
 }
 
 // Changed reports whether the file's content differs.
@@ -149,9 +209,12 @@ func PlanFile(h Have, w Want) (Plan, error) {
 	var previous Membership
 	if h.Content != nil {
 		var err error
-		if w.Stack == O2CB {
+		switch w.Stack {
+		case O2CB:
 			previous, err = ParseO2CB(h.Content)
-		} else {
+		case DLM:
+			previous = Membership{} // dlm.conf carries no ids of its own: the request's are corosync's
+		default:
 			previous, err = ParseCorosync(h.Content)
 		}
 		if err != nil {
@@ -166,12 +229,30 @@ func PlanFile(h Have, w Want) (Plan, error) {
 	}
 	plan.Nodes = nodes
 	plan.Added, plan.Removed = MembershipChange(previous.Nodes, nodes)
-	if w.Stack == O2CB {
+	switch w.Stack {
+	case O2CB:
 		plan.After = RenderO2CB(O2CBOptions{ClusterName: w.ClusterName, IPPort: w.IPPort}, nodes)
-	} else {
+	case DLM:
+		plan.Added, plan.Removed = []string{}, []string{}
+		plan.After = RenderDLM(w.DLM, nodes)
+		plan.Restart, plan.RestartReasons = DLMRestart(h.Content, plan.After, memberIDs(nodes, w.DLM.Members))
+	default:
 		plan.After = RenderCorosync(CorosyncOptions{ClusterName: w.ClusterName, Transport: w.Transport, Crypto: w.Crypto}, nodes)
 	}
 	return plan, nil
+}
+
+// memberIDs are the ids of the named nodes.
+func memberIDs(nodes []ClusterNode, names []string) []int {
+	var ids []int
+	for _, n := range nodes {
+		for _, m := range names {
+			if n.Name == m {
+				ids = append(ids, n.ID)
+			}
+		}
+	}
+	return ids
 }
 
 // Apply writes the planned file, after copying the current one aside when
@@ -217,6 +298,10 @@ func Run(_ context.Context, req *module.Request) (*module.Result, error) {
 			"added":   nonNil(plan.Added),
 			"removed": nonNil(plan.Removed),
 		},
+	}
+	if w.Stack == DLM {
+		res.Values["restart"] = plan.Restart
+		res.Values["restart_reasons"] = nonNil(plan.RestartReasons)
 	}
 	if !res.Changed || req.CheckMode {
 		return res, nil

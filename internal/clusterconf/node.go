@@ -16,10 +16,12 @@ import (
 // Stack names a cluster stack.
 type Stack string
 
-// The supported stacks.
+// The supported stacks. DLM is dlm_controld's dlm.conf: its fencing of the
+// corosync cluster's nodes.
 const (
 	Corosync Stack = "corosync"
 	O2CB     Stack = "o2cb"
+	DLM      Stack = "dlm"
 )
 
 // ClusterNode is one member of the cluster as written in the file.
@@ -27,6 +29,8 @@ type ClusterNode struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
 	ID      int    `json:"id"`
+	// ServerID is the node's Nova server (stack dlm, openstack fencing).
+	ServerID string `json:"server_id,omitempty"`
 }
 
 // Membership is what a cluster file says about the cluster.
@@ -38,9 +42,10 @@ type Membership struct {
 // NodeRequest is a node as the user lists it; ID is nil when the module is
 // to choose it.
 type NodeRequest struct {
-	Name    string `json:"name"`
-	Address string `json:"address"`
-	ID      *int   `json:"id"`
+	Name     string `json:"name"`
+	Address  string `json:"address"`
+	ID       *int   `json:"id"`
+	ServerID string `json:"server_id"`
 }
 
 // idRange is the range of node ids a stack accepts. corosync's knet
@@ -196,7 +201,7 @@ func AssignIDs(stack Stack, transport string, requested []NodeRequest, existing 
 	}
 	nodes := make([]ClusterNode, len(requested))
 	for i, n := range requested {
-		nodes[i] = ClusterNode{Name: n.Name, Address: n.Address, ID: ids[i]}
+		nodes[i] = ClusterNode{Name: n.Name, Address: n.Address, ID: ids[i], ServerID: n.ServerID}
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
 	return nodes, nil

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: cluster_conf
-short_description: Render and validate corosync.conf or the o2cb cluster.conf
+short_description: Render and validate corosync.conf, the o2cb cluster.conf, or dlm.conf
 version_added: 1.0.0
 author:
   - cinder.multiattach maintainers (@cinder-multiattach)
 description:
   - Renders the cluster-membership file of a cluster stack, C(corosync.conf) for GFS2 with dlm or
     C(/etc/ocfs2/cluster.conf) for OCFS2 with o2cb, validates it, and writes it atomically.
+  - With I(stack=dlm) it renders C(/etc/dlm/dlm.conf), dlm's fencing of the corosync cluster's
+    nodes (I(dlm)), and tells what a running C(dlm_controld) needs to apply the new file
+    (C(restart)).
   - Node ids are stable. A node already in the existing file keeps its id; a new node gets the
     lowest free id (corosync ids start at 1, o2cb node numbers at 0). Adding a node never renumbers
     the others, and the order of C(nodes) does not matter.
@@ -30,12 +33,12 @@ options:
     description: The cluster stack whose file to write.
     type: str
     required: true
-    choices: [corosync, o2cb]
+    choices: [corosync, o2cb, dlm]
   path:
     description:
       - The file to write.
-      - Defaults to C(/etc/corosync/corosync.conf) for C(corosync) and C(/etc/ocfs2/cluster.conf)
-        for C(o2cb).
+      - Defaults to C(/etc/corosync/corosync.conf) for C(corosync), C(/etc/ocfs2/cluster.conf)
+        for C(o2cb) and C(/etc/dlm/dlm.conf) for C(dlm).
     type: path
   cluster_name:
     description:
@@ -66,7 +69,13 @@ options:
           - The node's id (corosync C(nodeid), o2cb C(number)). Leave it out to keep the id the
             node has in the existing file, or to get the lowest free one.
           - corosync with knet takes 1 to 65535; o2cb takes 0 to 254.
+          - Required with I(stack=dlm), whose node ids are corosync's.
         type: int
+      server_id:
+        description:
+          - I(stack=dlm) only. The node's Nova server ID (a UUID), which the fence agent powers
+            off or reboots. Required with I(dlm.fencing=openstack).
+        type: str
   transport:
     description:
       - corosync only. C(knet) is corosync 3's default and supports encryption; C(udpu) has no
@@ -85,6 +94,64 @@ options:
       - o2cb only. The TCP port of the o2cb network layer on every node.
       - Defaults to C(7777).
     type: int
+  dlm:
+    description:
+      - I(stack=dlm) only, and required with it (at least C({})). What dlm.conf says.
+    type: dict
+    suboptions:
+      fencing:
+        description:
+          - C(openstack) fences a failed node through Nova with the fence agent C(fence_nova)
+            (a C(device) line, and a C(connect) line with its server ID for every node).
+          - C(dlm) is dlm's own default (C(enable_fencing=1), no device). Without Pacemaker, I/O
+            waits on every node until an operator runs C(dlm_tool fence_ack).
+          - C(off) writes C(enable_fencing=0). A node that only looks dead can go on writing while
+            the others replay its journal.
+        type: str
+        choices: ['off', dlm, openstack]
+        default: dlm
+      fence_agent:
+        description: The fence agent's path on the nodes.
+        type: path
+        default: /usr/local/sbin/fence_nova
+      fence_cloud:
+        description: The agent's entry in I(fence_clouds_yaml).
+        type: str
+        default: fence
+      fence_clouds_yaml:
+        description: The clouds.yaml the agent reads its credentials from.
+        type: path
+        default: /etc/cinder-multiattach/fence-clouds.yaml
+      fence_action:
+        description: C(reboot), a hard reboot (the node comes back), or C(off), a stop (it stays off).
+        type: str
+        choices: [reboot, off]
+        default: reboot
+      fence_timeout:
+        description: Seconds the agent may take to have Nova confirm (1 to 3600).
+        type: int
+        default: 180
+      fence_delay:
+        description:
+          - Seconds the other node waits before fencing the node with the lowest id, in a
+            two-node cluster only (0 to 600). Of two nodes that lose each other, that node fences
+            first and the other is gone before its delay ends, so they never fence each other.
+        type: int
+        default: 15
+      options:
+        description: Further C(key=value) settings of dlm.conf(5), written sorted.
+        type: dict
+      extra_lines:
+        description: Lines written as they are, after the settings.
+        type: list
+        elements: str
+      members:
+        description:
+          - Names of the nodes whose C(dlm_controld) runs now. It read their fencing lines when they
+            joined, so a change there needs a restart (C(restart=required)); a node that has not
+            joined yet reads its own line when it joins.
+        type: list
+        elements: str
   backup:
     description: Keep a timestamped copy of the previous file when it changes.
     type: bool
@@ -101,8 +168,9 @@ notes:
     mode and owner are kept, a new file is mode 0644.
   - An existing file that cannot be parsed is replaced with a warning; its node ids are not
     carried over.
-  - The module writes the file only. Reloading corosync (C(corosync-cfgtool -R)) or registering
-    nodes with a running o2cb cluster is the caller's job (see the C(gfs2) and C(ocfs2) roles).
+  - The module writes the file only. Reloading corosync (C(corosync-cfgtool -R)), registering
+    nodes with a running o2cb cluster or restarting dlm is the caller's job (see the C(gfs2) and
+    C(ocfs2) roles); with I(stack=dlm), C(restart) tells whether dlm must restart.
 seealso:
   - name: corosync.conf(5)
     description: corosync's configuration file.
@@ -132,6 +200,19 @@ EXAMPLES = r"""
     backup: true
   register: cluster_conf
 
+- name: Fence through Nova (in check mode first, since a restart of dlm needs the file system unmounted)
+  cinder.multiattach.cluster_conf:
+    stack: dlm
+    cluster_name: gfs2lab
+    nodes:
+      - { name: node1, address: 192.168.100.11, id: 1, server_id: 6a0c9a57-1d4e-4b8f-9c3a-2e7f1b0d5a11 }
+      - { name: node2, address: 192.168.100.12, id: 2, server_id: 0b3e6d2c-7a58-4f91-8e24-5c9d1a7f3b22 }
+    dlm:
+      fencing: openstack
+      members: [node1, node2]
+  check_mode: true
+  register: dlm_conf
+
 - name: Tell the running o2cb cluster about new nodes
   ansible.builtin.debug:
     msg: "added {{ cluster_conf.added }}"
@@ -159,6 +240,9 @@ nodes:
     id:
       description: The node's id (corosync C(nodeid), o2cb C(number)).
       type: int
+    server_id:
+      description: The node's Nova server ID (I(stack=dlm) with one given).
+      type: str
   sample: [{name: node1, address: 192.168.100.11, id: 1}, {name: node2, address: 192.168.100.12, id: 2}]
 added:
   description: Names of the nodes that were not in the previous file.
@@ -172,6 +256,22 @@ removed:
   elements: str
   returned: success
   sample: []
+restart:
+  description:
+    - I(stack=dlm) only. What a running C(dlm_controld) needs to apply the new file.
+    - C(none) nothing it uses changes (or only the lines of nodes that have not joined yet);
+      C(deferred) settings it reads at its start change, safe to apply at its next start;
+      C(required) the fencing of a running member changes (enable_fencing, the device, a member's
+      server); until dlm restarts, a failed node would be fenced as before, or not at all.
+  type: str
+  returned: stack is dlm
+  sample: required
+restart_reasons:
+  description: I(stack=dlm) only. Why, one sentence a change.
+  type: list
+  elements: str
+  returned: stack is dlm
+  sample: [the fence device changes]
 backup_file:
   description: The copy of the previous file, when C(backup) was set and the file changed.
   type: str
