@@ -7,6 +7,7 @@ import (
 
 	"github.com/cinder-multiattach/cinder.multiattach/internal/clusterconf"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/clusterfs"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/clusterstate"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/module"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/module/moduledoc"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/openstack"
@@ -20,6 +21,7 @@ func TestDocsMatchSpecs(t *testing.T) {
 		"gfs2_fs":            clusterfs.GFS2Spec,
 		"ocfs2_fs":           clusterfs.OCFS2Spec,
 		"multiattach_volume": openstack.Spec,
+		"cluster_state":      clusterstate.Spec,
 	} {
 		t.Run(name, func(t *testing.T) {
 			doc, err := moduledoc.Read(name)
