@@ -48,6 +48,11 @@
 //     reboot leaves the server in ERROR, a failed stop or start only clears
 //     the task state, as Nova does. (Nova also has a reboot that fails with
 //     the instance still running and reports Success; the fake does not.)
+//   - [Cloud.SyncPowerState] is Nova's power-state sync: the compute host
+//     reports whether a server's VM runs, and a server whose VM died by
+//     itself (or that runs while Nova has it stopped) is stopped through
+//     the stop action (instance action "stop", Power with PowerOff), as
+//     Nova's force_stop does; a server in a task is left alone.
 //   - [Cloud.Start] serves on a listener in the background; [Cloud.Handler]
 //     is the whole cloud as one http.Handler. Catalog URLs are built from the
 //     request's Host header (or Config.EndpointBase), so any listener works,

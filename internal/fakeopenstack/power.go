@@ -259,3 +259,45 @@ func (c *Cloud) runPower(s *server, action *instanceAction, rule powerRule, req 
 	s.setState(vm, "")
 	c.finishAction(action, err)
 }
+
+// SyncPowerState is Nova's power-state sync for one server
+// (_sync_instance_power_state): its compute host reports whether the VM
+// runs, as a libvirt lifecycle event would. A server with a task, or whose
+// power action runs, is left alone. A server that is active while its VM
+// is not running (it died by itself), or stopped while its VM runs, is
+// stopped through the stop API as Nova's force_stop does: the instance
+// action "stop" under a new request ID, Config.Power with PowerOff, and
+// SHUTOFF at the end. running is called with the server's power actions
+// held off, so that it sees no VM in the middle of one. It reports whether
+// a stop started; an unknown server is false.
+func (c *Cloud) SyncPowerState(serverID string, running func() bool) bool {
+	c.mu.Lock()
+	s := c.findServer(serverID)
+	c.mu.Unlock()
+	if s == nil || !s.power.work.TryLock() {
+		return false
+	}
+	defer s.power.work.Unlock()
+	c.mu.Lock()
+	vm, idle := s.vmState(), s.TaskState == ""
+	c.mu.Unlock()
+	if !idle || (vm != "active" && vm != "stopped") {
+		return false
+	}
+	on := running()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// An API request may have set a task meanwhile: its action waits
+	// for the work lock, and goes first.
+	if s.TaskState != "" || s.vmState() != vm || on == (vm == "active") {
+		return false
+	}
+	rule := powerRules[PowerOff]
+	s.setState(vm, rule.task)
+	id := "req-" + newUUID()
+	action := c.startAction(s, rule.action, rule.event, id)
+	action.queued = true
+	req := PowerRequest{Action: PowerOff, ServerID: s.ID, ServerName: s.Name, RequestID: id}
+	c.background(func() { c.runPower(s, action, rule, req) })
+	return true
+}

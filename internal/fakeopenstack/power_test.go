@@ -259,3 +259,90 @@ func TestPowerThroughGophercloud(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncPowerStateStopsLikeNova: a VM that died by itself makes its
+// server SHUTOFF through a stop Nova records; a stopped server whose VM
+// runs is stopped again; a server in a task is left alone.
+func TestSyncPowerStateStopsLikeNova(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string
+	gate := make(chan struct{})
+	cloud, c := startFake(t, Config{Servers: servers4(), PowerLatency: 40 * time.Millisecond,
+		Power: func(ctx context.Context, p PowerRequest) error {
+			mu.Lock()
+			calls = append(calls, string(p.Action)+" "+p.ServerName)
+			mu.Unlock()
+			if p.Action == PowerOn {
+				<-gate // an os-start that takes its time
+			}
+			return nil
+		}})
+	running := func(on bool) func() bool { return func() bool { return on } }
+
+	if cloud.SyncPowerState("s1-id", running(true)) {
+		t.Error("a running VM of an active server: stopped")
+	}
+	if cloud.SyncPowerState("no-such-id", running(false)) {
+		t.Error("an unknown server: stopped")
+	}
+	if !cloud.SyncPowerState("s1-id", running(false)) {
+		t.Fatal("an active server whose VM is gone: not stopped")
+	}
+	if status, _, _ := c.action("s1-id", map[string]any{"os-stop": nil}); status != 409 {
+		t.Errorf("os-stop during the sync's stop: %d, want 409", status)
+	}
+	c.waitServer("s1-id", "SHUTOFF stopped - 4")
+	status, body := c.call("GET", "/compute/v2.1/servers/s1-id/os-instance-actions", nil)
+	actions := body["instanceActions"].([]any)
+	if status != 200 || len(actions) != 1 {
+		t.Fatalf("instance actions: %d %v", status, body)
+	}
+	stop := actions[0].(map[string]any)
+	if stop["action"] != "stop" || !strings.HasPrefix(stop["request_id"].(string), "req-") {
+		t.Errorf("the sync's instance action: %v", stop)
+	}
+	ev := c.instanceAction("s1-id", stop["request_id"].(string))["events"].([]any)[0].(map[string]any)
+	if ev["event"] != "compute_stop_instance" || ev["result"] != "Success" {
+		t.Errorf("the sync's stop event: %v", ev)
+	}
+
+	// Stopped, and the VM runs (started behind Nova's back): stopped again.
+	if cloud.SyncPowerState("s1-id", running(false)) {
+		t.Error("a stopped server without VM: stopped again")
+	}
+	if !cloud.SyncPowerState("s1-id", running(true)) {
+		t.Error("a stopped server whose VM runs: left running")
+	}
+	c.waitServer("s1-id", "SHUTOFF stopped - 4")
+
+	// A power action in progress (here an os-start in its callback) holds
+	// the sync off, whatever the VM looks like.
+	c.action("s10-id", map[string]any{"os-stop": nil})
+	c.waitServer("s10-id", "SHUTOFF stopped - 4")
+	c.action("s10-id", map[string]any{"os-start": nil})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(calls)
+		mu.Unlock()
+		if n == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("os-start never reached its callback")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if cloud.SyncPowerState("s10-id", running(true)) || cloud.SyncPowerState("s10-id", running(false)) {
+		t.Error("the sync acted during a power action")
+	}
+	close(gate)
+	c.waitServer("s10-id", "ACTIVE active - 1")
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := "stop s1,stop s1,stop s10,start s10"
+	if got := strings.Join(calls, ","); got != want {
+		t.Errorf("callbacks: %q, want %q", got, want)
+	}
+}

@@ -55,6 +55,9 @@ func probeKVM(ctx context.Context, im Image) (time.Duration, bool) {
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", im.Kernel(), "-append", "console=ttyS0 panic=-1",
 		"-serial", "file:"+console)
+	// Held until the probe is waited for: see reapChildren.
+	launches.Lock()
+	defer launches.Unlock()
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, false

@@ -25,7 +25,7 @@ usage: lab COMMAND [flags] [args]
   build       build (or find in the cache) the guest image
   up          boot the lab: --nodes N VMs on a private cluster link
   down        stop every process of the lab and remove its disks and volumes
-  status      nodes, processes, ports, memory and volumes
+  status      nodes, power state (running, frozen, off), ports, memory and volumes
   inventory   write the Ansible inventory and print its path (--list: JSON)
   instance-config --output FILE
               write Molecule's instance config, kept up to date afterwards
@@ -40,7 +40,11 @@ usage: lab COMMAND [flags] [args]
   add-node    boot another node and hot-plug the shared volumes into it
   reboot NODE reboot NODE (or power it on after kill); --hard resets it
   kill NODE   stop NODE's VM at once, as a power cut would
-  openstack   serve a fake Keystone/Nova/Cinder whose servers are the lab's VMs
+  openstack   serve a fake Keystone/Nova/Cinder whose servers are the lab's VMs:
+              attachments hot-plug, reboot/os-stop/os-start power the VMs
+              (--shutdown-timeout, --soft-reboot-timeout); while it runs
+              Nova owns the power: a VM that dies reads SHUTOFF and stays off
+              until os-start or a HARD reboot
 
 Every command takes --lab NAME|DIR (default $LAB or "default": .lab/NAME in
 the checkout) and --cache DIR (default .cache/lab in the checkout).
@@ -278,13 +282,9 @@ func cmdStatus(ctx context.Context, name string, args []string) error {
 	}
 	fmt.Printf("lab %s (image %s, accel %s)\n", l.Dir, filepath.Base(st.Image), st.Accel)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSTATE\tPID\tSSH\tCLUSTER ADDRESS\tRSS MiB\tVOLUMES")
+	fmt.Fprintln(tw, "NODE\tPOWER\tPID\tSSH\tCLUSTER ADDRESS\tRSS MiB\tVOLUMES")
 	for _, s := range status {
-		state := "stopped"
-		if s.Running {
-			state = "running"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t127.0.0.1:%d\t%s\t%d\t%s\n", s.Name, state, s.PID, s.SSHPort, s.ClusterAddress, s.RSSMiB, strings.Join(s.Volumes, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t127.0.0.1:%d\t%s\t%d\t%s\n", s.Name, s.Power, s.PID, s.SSHPort, s.ClusterAddress, s.RSSMiB, strings.Join(s.Volumes, ","))
 	}
 	tw.Flush()
 	for _, v := range st.Volumes {

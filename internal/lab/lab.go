@@ -276,7 +276,7 @@ func (l *Lab) startNode(ctx context.Context, st *State, n Node) error {
 	}
 	os.Truncate(l.ConsoleLog(n), 0)
 	for attempt := 1; ; attempt++ {
-		_, err := run(ctx, "", "qemu-system-x86_64", QEMUArgs(l.vm(st, n))...)
+		err := runQEMU(ctx, QEMUArgs(l.vm(st, n))...)
 		// The image lock of a qemu that was just killed can outlive its
 		// pid for a moment.
 		if err != nil && attempt < 10 && strings.Contains(err.Error(), `Failed to get "write" lock`) {

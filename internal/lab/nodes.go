@@ -172,6 +172,7 @@ func (l *Lab) reset(ctx context.Context, n Node) error {
 type NodeStatus struct {
 	Name           string   `json:"name"`
 	Running        bool     `json:"running"`
+	Power          string   `json:"power"` // running, frozen (SIGSTOP) or off
 	PID            int      `json:"pid,omitempty"`
 	SSHPort        int      `json:"ssh_port"`
 	ClusterAddress string   `json:"cluster_address"`
@@ -183,9 +184,12 @@ type NodeStatus struct {
 func (l *Lab) Status(st *State) []NodeStatus {
 	var out []NodeStatus
 	for _, n := range st.Nodes {
-		s := NodeStatus{Name: n.Name, SSHPort: st.SSHPort(n), ClusterAddress: ClusterAddress(n.Index), Volumes: []string{}}
+		s := NodeStatus{Name: n.Name, Power: "off", SSHPort: st.SSHPort(n), ClusterAddress: ClusterAddress(n.Index), Volumes: []string{}}
 		if pid := l.PID(n); pid != 0 {
-			s.Running, s.PID, s.RSSMiB = true, pid, rssKiB(pid)/1024
+			s.Running, s.PID, s.RSSMiB, s.Power = true, pid, rssKiB(pid)/1024, "running"
+			if frozen(pid) {
+				s.Power = "frozen"
+			}
 		}
 		for _, v := range st.VolumesOf(n.Name) {
 			s.Volumes = append(s.Volumes, v.ID)

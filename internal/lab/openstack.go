@@ -40,18 +40,34 @@ func CloudServers(st *State) []fakeopenstack.Server {
 
 // ServeOpenStack serves the fake Keystone/Nova/Cinder on 127.0.0.1 with the
 // lab's VMs as servers: an attach hot-plugs the volume into the VM (made
-// on first attach, as large as the Cinder volume), a detach unplugs it. It
-// writes the clouds.yaml once it listens, and runs until ctx ends.
-func (l *Lab) ServeOpenStack(ctx context.Context) error {
+// on first attach, as large as the Cinder volume), a detach unplugs it,
+// and Nova's power actions act on the VMs (PowerOptions.Power). Every two
+// seconds nodes added since become servers (once their VM runs), and
+// Nova's power-state sync stops the server of a VM that died by itself
+// (SHUTOFF), or one running while Nova has it stopped. It writes the
+// clouds.yaml once it listens, and runs until ctx ends.
+func (l *Lab) ServeOpenStack(ctx context.Context, o PowerOptions) error {
 	st, err := l.requireState()
 	if err != nil {
 		return err
 	}
+	// The VMs this process powers on are its children, reaped when they
+	// end.
+	if err := becomeSubreaper(); err != nil {
+		l.logf("cannot adopt the VMs it starts (%v): a VM that ends stays a zombie until its parent reaps it", err)
+	}
 	var cloud *fakeopenstack.Cloud
+	servers := CloudServers(st)
+	for i, n := range st.Nodes {
+		if !l.Running(n) {
+			servers[i].Status = "SHUTOFF"
+		}
+	}
 	cloud, err = fakeopenstack.New(fakeopenstack.Config{
-		Servers:       CloudServers(st),
+		Servers:       servers,
 		AttachLatency: 100 * time.Millisecond,
 		DetachLatency: 100 * time.Millisecond,
+		PowerLatency:  200 * time.Millisecond,
 		Attach: func(ctx context.Context, a fakeopenstack.Attachment) error {
 			sizeMiB := DefaultVolumeMiB
 			if v, ok := cloud.Volume(a.VolumeID); ok && v.Size > 0 {
@@ -61,6 +77,9 @@ func (l *Lab) ServeOpenStack(ctx context.Context) error {
 		},
 		Detach: func(ctx context.Context, a fakeopenstack.Attachment) error {
 			return l.Detach(ctx, a.VolumeID, []string{a.ServerName})
+		},
+		Power: func(ctx context.Context, p fakeopenstack.PowerRequest) error {
+			return l.power(ctx, o, p)
 		},
 	})
 	if err != nil {
@@ -76,12 +95,11 @@ func (l *Lab) ServeOpenStack(ctx context.Context) error {
 		return err
 	}
 	l.logf("OpenStack (Keystone, Nova, Cinder) on %s; clouds.yaml %s", cloud.URL(), l.cloudsYAML())
-	// Nodes added later become servers too.
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
-	known := map[string]bool{}
-	for _, n := range st.Nodes {
-		known[n.Name] = true
+	ids := map[string]string{} // node name → server ID
+	for _, s := range cloud.Servers() {
+		ids[s.Name] = s.ID
 	}
 	for {
 		select {
@@ -89,15 +107,25 @@ func (l *Lab) ServeOpenStack(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
+		reapChildren()
 		st, err := l.State()
 		if err != nil || st == nil {
 			continue
 		}
-		for _, s := range CloudServers(st) {
-			if !known[s.Name] {
-				if _, err := cloud.AddServer(s); err == nil {
-					known[s.Name] = true
+		for i, s := range CloudServers(st) {
+			n := st.Nodes[i]
+			id, known := ids[s.Name]
+			switch {
+			case !known && l.Running(n):
+				// Nova lists a server once it is built: a node whose VM
+				// does not run yet would be stopped by the sync below.
+				if added, err := cloud.AddServer(s); err == nil {
+					ids[s.Name] = added.ID
 					l.logf("server %s added", s.Name)
+				}
+			case known:
+				if cloud.SyncPowerState(id, func() bool { return l.Running(n) }) {
+					l.logf("power-state sync: %s's VM does not match Nova's state: Nova stops the server", s.Name)
 				}
 			}
 		}
@@ -107,7 +135,7 @@ func (l *Lab) ServeOpenStack(ctx context.Context) error {
 // StartOpenStack runs ServeOpenStack in the background (a process of the
 // lab, stopped by `down`) unless it runs already, and returns the path of
 // the clouds.yaml once the cloud answers.
-func (l *Lab) StartOpenStack(ctx context.Context) (string, error) {
+func (l *Lab) StartOpenStack(ctx context.Context, o PowerOptions) (string, error) {
 	if _, err := l.requireState(); err != nil {
 		return "", err
 	}
@@ -121,7 +149,7 @@ func (l *Lab) StartOpenStack(ctx context.Context) (string, error) {
 	}
 	defer logf.Close()
 	// The lab directory with its slash: the marker `down` looks for.
-	cmd := exec.Command(l.Executable, "openstack", "--serve", "--lab", l.marker())
+	cmd := exec.Command(l.Executable, append([]string{"openstack", "--serve", "--lab", l.marker()}, o.flags()...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -153,6 +181,13 @@ func (l *Lab) StartOpenStack(ctx context.Context) (string, error) {
 func cmdOpenStack(ctx context.Context, name string, args []string) error {
 	c := newFlags(name)
 	serve := c.fs.Bool("serve", false, "serve in the foreground (what the background process runs)")
+	var o PowerOptions
+	c.fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout,
+		"os-stop: how long the guest has to power off after the ACPI power button, before it is forced off (Nova's shutdown_timeout)")
+	c.fs.DurationVar(&o.ShutdownRetryInterval, "shutdown-retry-interval", DefaultShutdownRetryInterval,
+		"os-stop: press the power button again this often (Nova's shutdown_retry_interval)")
+	c.fs.DurationVar(&o.SoftRebootTimeout, "soft-reboot-timeout", DefaultSoftRebootTimeout,
+		"a SOFT reboot becomes HARD if the guest has not powered off by then (Nova's wait_soft_reboot_seconds)")
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -160,13 +195,24 @@ func cmdOpenStack(ctx context.Context, name string, args []string) error {
 	if *serve {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 		defer stop()
-		return l.ServeOpenStack(ctx)
+		return l.ServeOpenStack(ctx, o)
 	}
-	path, err := l.StartOpenStack(ctx)
+	path, err := l.StartOpenStack(ctx, o)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "lab: OpenStack of the lab in %s: use OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s\n", filepath.Base(l.Dir), path, CloudName)
 	fmt.Println(path)
 	return nil
+}
+
+// flags are the openstack command's flags that give o to the background
+// process.
+func (o PowerOptions) flags() []string {
+	o = o.withDefaults()
+	return []string{
+		"--shutdown-timeout", o.ShutdownTimeout.String(),
+		"--shutdown-retry-interval", o.ShutdownRetryInterval.String(),
+		"--soft-reboot-timeout", o.SoftRebootTimeout.String(),
+	}
 }

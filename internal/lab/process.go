@@ -2,12 +2,17 @@ package lab
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // readPID reads a pid file; a missing or empty file is pid 0.
@@ -54,12 +59,14 @@ func stopProcess(pid int, marker string, grace time.Duration) error {
 		return fmt.Errorf("stop process %d: %w", pid, err)
 	}
 	if waitGone(pid, marker, grace) {
+		reapChildren()
 		return nil
 	}
 	return killProcess(pid, marker)
 }
 
-// killProcess ends pid at once (SIGKILL), as a power cut would.
+// killProcess ends pid at once (SIGKILL), as a power cut would. A process
+// stopped by SIGSTOP (a frozen VM) dies too: SIGKILL wakes it.
 func killProcess(pid int, marker string) error {
 	if !ownedAlive(pid, marker) {
 		return nil
@@ -70,6 +77,7 @@ func killProcess(pid int, marker string) error {
 	if !waitGone(pid, marker, 10*time.Second) {
 		return fmt.Errorf("process %d is still there 10 s after SIGKILL", pid)
 	}
+	reapChildren()
 	return nil
 }
 
@@ -84,6 +92,133 @@ func waitGone(pid int, marker string, d time.Duration) bool {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// procState is the state letter of pid in /proc/pid/stat (R, S, D, T, Z,
+// ...), 0 when there is no such process.
+func procState(pid int) byte {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	_, state, _ := parseStat(stat)
+	return state
+}
+
+// frozen reports whether pid is stopped by a signal (SIGSTOP): alive, and
+// running nothing.
+func frozen(pid int) bool {
+	s := procState(pid)
+	return s == 'T' || s == 't'
+}
+
+// launches serialises the starts of qemu with reapChildren: while a
+// qemu that os/exec waits for runs, an exited one would look the same as
+// those this process adopted.
+var launches sync.Mutex
+
+// becomeSubreaper makes this process adopt the VMs it starts (QEMU
+// daemonizes, and its daemon is adopted by the nearest subreaper), so that
+// it can reap them when they end: pid 1 of a container may never reap
+// anything.
+func becomeSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+// runQEMU runs qemu-system-x86_64, which daemonizes once the VM runs.
+func runQEMU(ctx context.Context, args ...string) error {
+	launches.Lock()
+	defer launches.Unlock()
+	_, err := run(ctx, "", "qemu-system-x86_64", args...)
+	return err
+}
+
+// reapChildren reaps this process's children that are exited qemus: VMs
+// that ended, and the middle process of QEMU's double fork, both adopted
+// by a subreaper. Other children are left to whoever started them (os/exec
+// waits for its own): a wait for any child would take their exit status.
+func reapChildren() {
+	launches.Lock()
+	defer launches.Unlock()
+	entries, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		comm, state, ppid := parseStat(stat)
+		if ppid == self && state == 'Z' && strings.HasPrefix(comm, "qemu-system") {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		}
+	}
+}
+
+// parseStat reads the command name (at most 15 bytes), state and parent
+// of /proc/pid/stat; the name may hold spaces and parentheses.
+func parseStat(stat []byte) (comm string, state byte, ppid int) {
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open {
+		return "", 0, 0
+	}
+	f := strings.Fields(string(stat[end+1:]))
+	if len(f) < 2 || len(f[0]) != 1 {
+		return "", 0, 0
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return string(stat[open+1 : end]), f[0][0], ppid
+}
+
+// waitUnlocked waits until no process holds a lock on path (an image file
+// QEMU locks while it has it open), for at most timeout.
+func waitUnlocked(ctx context.Context, path string, timeout time.Duration) error {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile("/proc/locks")
+		if err != nil {
+			return fmt.Errorf("read /proc/locks: %w", err)
+		}
+		if locksOn(string(b), uint64(st.Dev), st.Ino) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is still locked %.0f s after its qemu ended", path, timeout.Seconds())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// locksOn counts the locks /proc/locks lists on the file dev:ino; blocked
+// requests ("->" lines) hold nothing and are not counted.
+func locksOn(procLocks string, dev, ino uint64) int {
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(dev), unix.Minor(dev), ino)
+	n := 0
+	for _, line := range strings.Split(procLocks, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] == "->" {
+			continue
+		}
+		if f[5] == want {
+			n++
+		}
+	}
+	return n
 }
 
 // processesWith lists the live processes whose command line contains all

@@ -108,3 +108,19 @@ func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMe
 		}
 	}
 }
+
+// queryStatus is the VM's run state as QEMU reports it: running, paused,
+// shutdown, ...
+func queryStatus(ctx context.Context, q *QMP) (string, error) {
+	raw, err := q.Execute(ctx, "query-status", nil)
+	if err != nil {
+		return "", err
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil || st.Status == "" {
+		return "", fmt.Errorf("QMP query-status: unexpected answer %s", raw)
+	}
+	return st.Status, nil
+}
