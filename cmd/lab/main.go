@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/cli"
 )
 
-func main() { os.Exit(lab.Main(os.Args[1:])) }
+func main() { os.Exit(cli.Main(os.Args[1:])) }

@@ -2,13 +2,13 @@ package lab
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/qmp"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
 )
 
 // DefaultVolumeMiB is the size of a volume made without one.
@@ -39,7 +39,7 @@ func (l *Lab) Attach(ctx context.Context, id string, sizeMiB int, nodes []string
 	if err := l.attach(ctx, st, id, sizeMiB, targets); err != nil {
 		return err
 	}
-	return l.writeInventory(st)
+	return l.WriteInventory(st)
 }
 
 // CreateVolume makes volume id's raw file (sparse) and records it, unless
@@ -104,60 +104,15 @@ func (l *Lab) attach(ctx context.Context, st *State, id string, sizeMiB int, nod
 		}
 	}
 	for _, n := range plugged {
-		if err := l.waitDevice(ctx, st, n, ByIDPath(id), true); err != nil {
+		if err := l.WaitDevice(ctx, st, n, volume.ByIDPath(id), true); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// hotPlug adds the volume's block node and device to node's VM unless the
-// device is there already.
-func (l *Lab) hotPlug(ctx context.Context, n Node, dev VolumeDevice) (bool, error) {
-	q, err := DialQMP(ctx, l.qmpSocket(n))
-	if err != nil {
-		return false, err
-	}
-	defer q.Close()
-	has, err := hasDevice(ctx, q, dev.DeviceID())
-	if err != nil || has {
-		return false, err
-	}
-	if _, err := q.Execute(ctx, "blockdev-add", dev.BlockdevOptions()); err != nil {
-		var qe *QMPError
-		// Left by a device_add that failed: reuse it.
-		if !errors.As(err, &qe) || !containsFold(qe.Desc, "Duplicate") {
-			return false, fmt.Errorf("hot-plug %s into %s: %w", dev.ID, n.Name, err)
-		}
-	}
-	if _, err := q.Execute(ctx, "device_add", dev.DeviceOptions()); err != nil {
-		q.Execute(ctx, "blockdev-del", map[string]any{"node-name": dev.NodeName()})
-		return false, fmt.Errorf("hot-plug %s into %s: %w", dev.ID, n.Name, err)
-	}
-	return true, nil
-}
-
-func hasDevice(ctx context.Context, q *QMP, id string) (bool, error) {
-	raw, err := q.Execute(ctx, "qom-list", map[string]any{"path": "/machine/peripheral"})
-	if err != nil {
-		return false, err
-	}
-	var props []struct {
-		Name string `json:"name"`
-	}
-	if err := json.Unmarshal(raw, &props); err != nil {
-		return false, fmt.Errorf("qom-list: %w", err)
-	}
-	for _, p := range props {
-		if p.Name == id {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// waitDevice waits until path exists (or is gone) in node's guest.
-func (l *Lab) waitDevice(ctx context.Context, st *State, n Node, path string, present bool) error {
+// WaitDevice waits until path exists (or is gone) in node's guest.
+func (l *Lab) WaitDevice(ctx context.Context, st *State, n Node, path string, present bool) error {
 	test := "-e"
 	if !present {
 		test = "! -e"
@@ -207,57 +162,11 @@ func (l *Lab) Detach(ctx context.Context, id string, nodes []string) error {
 			l.logf("volume %s detached from %s", id, n.Name)
 		}
 	}
-	return l.writeInventory(st)
+	return l.WriteInventory(st)
 }
 
-// unplug asks the guest to release the device, waits until QEMU removed it,
-// then drops its block node.
-func (l *Lab) unplug(ctx context.Context, n Node, dev VolumeDevice) error {
-	q, err := DialQMP(ctx, l.qmpSocket(n))
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	has, err := hasDevice(ctx, q, dev.DeviceID())
-	if err != nil {
-		return err
-	}
-	if has {
-		if _, err := q.Execute(ctx, "device_del", map[string]any{"id": dev.DeviceID()}); err != nil {
-			return fmt.Errorf("unplug %s from %s: %w", dev.ID, n.Name, err)
-		}
-		deadline := time.Now().Add(60 * time.Second)
-		for has {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("unplug %s from %s: the guest did not release the device within 60 s", dev.ID, n.Name)
-			}
-			time.Sleep(200 * time.Millisecond)
-			if has, err = hasDevice(ctx, q, dev.DeviceID()); err != nil {
-				return err
-			}
-		}
-	}
-	// The device leaves the QOM tree a moment before QEMU frees it and lets
-	// go of its block node: until then blockdev-del answers "in use".
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := q.Execute(ctx, "blockdev-del", map[string]any{"node-name": dev.NodeName()})
-		var qe *QMPError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &qe) && containsFold(qe.Desc, "not found"):
-			return nil
-		case errors.As(err, &qe) && containsFold(qe.Desc, "in use") && time.Now().Before(deadline):
-			time.Sleep(100 * time.Millisecond)
-		default:
-			return fmt.Errorf("unplug %s from %s: %w", dev.ID, n.Name, err)
-		}
-	}
-}
-
-func (l *Lab) device(v Volume) VolumeDevice {
-	return VolumeDevice{ID: v.ID, Path: l.volumePath(v.ID), Slot: v.Slot}
+func (l *Lab) device(v Volume) volume.Device {
+	return volume.Device{ID: v.ID, Path: l.volumePath(v.ID), Slot: v.Slot}
 }
 
 // DeleteVolume removes a volume that no node has attached.
@@ -287,6 +196,23 @@ func (l *Lab) DeleteVolume(ctx context.Context, id string) error {
 	return saveState(l.statePath(), st)
 }
 
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+// hotPlug adds the volume to node's VM unless it has it already, and
+// reports whether it added it.
+func (l *Lab) hotPlug(ctx context.Context, n Node, dev volume.Device) (bool, error) {
+	q, err := qmp.Dial(ctx, l.qmpSocket(n))
+	if err != nil {
+		return false, err
+	}
+	defer q.Close()
+	return volume.HotPlug(ctx, q, n.Name, dev)
+}
+
+// unplug takes the volume out of node's VM.
+func (l *Lab) unplug(ctx context.Context, n Node, dev volume.Device) error {
+	q, err := qmp.Dial(ctx, l.qmpSocket(n))
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	return volume.Unplug(ctx, q, n.Name, dev)
 }

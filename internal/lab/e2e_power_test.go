@@ -1,4 +1,4 @@
-package lab
+package lab_test
 
 import (
 	"bytes"
@@ -23,6 +23,12 @@ import (
 
 	"github.com/cinder-multiattach/cinder.multiattach/internal/fakeopenstack"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/fence"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/cloud"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/vm"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
 )
 
 // TestE2EPower boots two real VMs, serves the lab's OpenStack, attaches one
@@ -48,13 +54,13 @@ func TestE2EPower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &Lab{Dir: dir, CacheDir: cache, Executable: exe, Out: os.Stderr}
+	l := &lab.Lab{Dir: dir, CacheDir: cache, Executable: exe, Out: os.Stderr}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	// The VMs become this process's children, as those the lab's OpenStack
 	// starts become its own: a destroyed VM must be reaped, not left a
 	// zombie.
-	if err := becomeSubreaper(); err != nil {
+	if err := proc.BecomeSubreaper(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -84,9 +90,9 @@ func TestE2EPower(t *testing.T) {
 		os.RemoveAll(dir)
 	})
 
-	recipe := NewRecipe(Platforms[DefaultPlatform], envOr("LAB_MIRROR", DefaultMirror))
+	recipe := image.NewRecipe(image.Platforms[image.DefaultPlatform], mirror())
 	phase("up: 2 nodes to SSH", func() error {
-		return l.Up(ctx, UpOptions{Nodes: 2, MemoryMiB: 1280, Accel: "auto", Recipe: recipe, SSHTimeout: 10 * time.Minute})
+		return l.Up(ctx, lab.UpOptions{Nodes: 2, MemoryMiB: 1280, Accel: "auto", Recipe: recipe, SSHTimeout: 10 * time.Minute})
 	})
 	st, err := l.State()
 	if err != nil || st == nil {
@@ -94,9 +100,9 @@ func TestE2EPower(t *testing.T) {
 	}
 	n1, n2 := st.Nodes[0], st.Nodes[1]
 
-	power := PowerOptions{ShutdownTimeout: 45 * time.Second, SoftRebootTimeout: 45 * time.Second}
-	go func() { served <- l.ServeOpenStack(serving, power) }()
-	clouds := l.cloudsYAML()
+	power := cloud.PowerOptions{ShutdownTimeout: 45 * time.Second, SoftRebootTimeout: 45 * time.Second}
+	go func() { served <- cloud.Serve(serving, l, power) }()
+	clouds := cloud.CloudsYAML(l)
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if _, err := os.Stat(clouds); err == nil {
 			break
@@ -137,14 +143,14 @@ func TestE2EPower(t *testing.T) {
 	for _, s := range all {
 		ids[s.Name] = s.ID
 	}
-	status := func(n Node) string {
+	status := func(n lab.Node) string {
 		s, err := servers.Get(ctx, compute, ids[n.Name]).Extract()
 		if err != nil {
 			return "error: " + err.Error()
 		}
 		return s.Status
 	}
-	waitStatus := func(n Node, want string, timeout time.Duration) error {
+	waitStatus := func(n lab.Node, want string, timeout time.Duration) error {
 		var got string
 		for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			if got = status(n); got == want {
@@ -155,7 +161,7 @@ func TestE2EPower(t *testing.T) {
 	}
 	// lastAction is the server's newest instance action and its events'
 	// results.
-	lastAction := func(n Node) string {
+	lastAction := func(n lab.Node) string {
 		pages, err := instanceactions.List(compute, ids[n.Name], nil).AllPages(ctx)
 		if err != nil {
 			return err.Error()
@@ -195,7 +201,7 @@ func TestE2EPower(t *testing.T) {
 				return fmt.Errorf("volume %s: %v %v", volumeID, v.Status, err)
 			}
 		}
-		for _, n := range []Node{n1, n2} {
+		for _, n := range []lab.Node{n1, n2} {
 			if _, err := volumeattach.Create(ctx, compute, ids[n.Name], volumeattach.CreateOpts{VolumeID: volumeID}).Extract(); err != nil {
 				return err
 			}
@@ -211,12 +217,12 @@ func TestE2EPower(t *testing.T) {
 		}
 		return nil
 	})
-	byID := ByIDPath(volumeID)
+	byID := volume.ByIDPath(volumeID)
 	data := make([]byte, 64<<10)
 	rand.Read(data)
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
-	readBack := func(n Node) error {
+	readBack := func(n lab.Node) error {
 		st, _ := l.State()
 		out, err := l.RunOn(ctx, st, n, "dd if="+byID+" bs=64k count=1 skip=5 iflag=direct status=none | sha256sum")
 		if err != nil {
@@ -239,9 +245,9 @@ func TestE2EPower(t *testing.T) {
 	if err := syscall.Kill(oldPID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); !frozen(oldPID); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !proc.Frozen(oldPID); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("qemu %d not frozen after SIGSTOP: state %c", oldPID, procState(oldPID))
+			t.Fatalf("qemu %d not frozen after SIGSTOP: state %c", oldPID, proc.State(oldPID))
 		}
 	}
 	if s := l.Status(st)[1]; s.Power != "frozen" || s.PID != oldPID {
@@ -261,7 +267,7 @@ func TestE2EPower(t *testing.T) {
 	var agentOut bytes.Buffer
 	phase("fence_nova reboot of frozen node2", func() error {
 		code := fence.Run(ctx, fence.Env{
-			Args:   []string{"-o", "reboot", "-n", ids[n2.Name], "--cloud", CloudName, "--clouds-yaml", clouds, "--timeout", "300", "-v"},
+			Args:   []string{"-o", "reboot", "-n", ids[n2.Name], "--cloud", cloud.Name, "--clouds-yaml", clouds, "--timeout", "300", "-v"},
 			Stdout: &agentOut, Stderr: &agentOut,
 		})
 		t.Logf("fence_nova (exit %d):\n%s", code, agentOut.String())
@@ -276,8 +282,8 @@ func TestE2EPower(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("node2 has no new qemu after the hard reboot")
 	}
-	if ownedAlive(oldPID, l.marker()) || procState(oldPID) != 0 {
-		t.Errorf("the frozen qemu %d is still there (state %c) after the hard reboot", oldPID, procState(oldPID))
+	if proc.Alive(oldPID, l.Marker()) || proc.State(oldPID) != 0 {
+		t.Errorf("the frozen qemu %d is still there (state %c) after the hard reboot", oldPID, proc.State(oldPID))
 	}
 	if s := status(n2); s != "ACTIVE" {
 		t.Errorf("node2 after the hard reboot: %s", s)
@@ -285,7 +291,7 @@ func TestE2EPower(t *testing.T) {
 	if a := lastAction(n2); a != "reboot compute_reboot_instance=Success" {
 		t.Errorf("node2's instance action: %s", a)
 	}
-	phase("node2 back to SSH", func() error { return l.WaitSSH(ctx, st, []Node{n2}, 10*time.Minute) })
+	phase("node2 back to SSH", func() error { return l.WaitSSH(ctx, st, []lab.Node{n2}, 10*time.Minute) })
 	figure("hard reboot of frozen node2: SSH", time.Since(t1))
 	phase("volume back on node2", func() error { return readBack(n2) })
 
@@ -297,8 +303,8 @@ func TestE2EPower(t *testing.T) {
 		}
 		return waitStatus(n1, "SHUTOFF", 2*time.Minute)
 	})
-	if l.Running(n1) || procState(pid1) != 0 {
-		t.Errorf("node1's qemu %d after os-stop: running %v, state %c", pid1, l.Running(n1), procState(pid1))
+	if l.Running(n1) || proc.State(pid1) != 0 {
+		t.Errorf("node1's qemu %d after os-stop: running %v, state %c", pid1, l.Running(n1), proc.State(pid1))
 	}
 	if s := l.Status(st)[0]; s.Power != "off" {
 		t.Errorf("status of the stopped node1: %+v", s)
@@ -306,7 +312,7 @@ func TestE2EPower(t *testing.T) {
 	if a := lastAction(n1); a != "stop compute_stop_instance=Success" {
 		t.Errorf("node1's instance action after os-stop: %s", a)
 	}
-	if console := ConsoleTail(l.ConsoleLog(n1), 40); !strings.Contains(console, "reboot: Power down") {
+	if console := vm.ConsoleTail(l.ConsoleLog(n1), 40); !strings.Contains(console, "reboot: Power down") {
 		t.Errorf("node1 was not powered off by its guest; console:\n%s", console)
 	}
 	time.Sleep(3 * time.Second) // a tick of the power-state sync: it must leave a stopped VM alone
@@ -325,7 +331,7 @@ func TestE2EPower(t *testing.T) {
 	if a := lastAction(n1); a != "start compute_start_instance=Success" {
 		t.Errorf("node1's instance action after os-start: %s", a)
 	}
-	phase("node1 back to SSH", func() error { return l.WaitSSH(ctx, st, []Node{n1}, 10*time.Minute) })
+	phase("node1 back to SSH", func() error { return l.WaitSSH(ctx, st, []lab.Node{n1}, 10*time.Minute) })
 	phase("volume back on node1", func() error { return readBack(n1) })
 
 	// A VM that dies by itself: Nova's power-state sync stops its server.
@@ -344,7 +350,7 @@ func TestE2EPower(t *testing.T) {
 		t.Errorf("the lab's OpenStack: %v", err)
 	}
 	phase("down", func() error { return l.Down(ctx) })
-	if left := processesWith(l.marker()); len(left) > 0 {
+	if left := proc.With(l.Marker()); len(left) > 0 {
 		t.Errorf("processes left after down: %v", left)
 	}
 }

@@ -1,4 +1,4 @@
-package lab
+package lab_test
 
 import (
 	"context"
@@ -11,6 +11,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
 )
 
 // TestE2E boots two real VMs, hot-plugs one shared volume into both, and
@@ -36,7 +41,7 @@ func TestE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &Lab{Dir: dir, CacheDir: cache, Executable: exe, Out: os.Stderr}
+	l := &lab.Lab{Dir: dir, CacheDir: cache, Executable: exe, Out: os.Stderr}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 
@@ -63,13 +68,13 @@ func TestE2E(t *testing.T) {
 		os.RemoveAll(dir)
 	})
 
-	recipe := NewRecipe(Platforms[DefaultPlatform], envOr("LAB_MIRROR", DefaultMirror))
+	recipe := image.NewRecipe(image.Platforms[image.DefaultPlatform], mirror())
 	phase("image (build or cache)", func() error {
-		_, _, err := Build(ctx, cache, recipe, os.Stderr)
+		_, _, err := image.Build(ctx, cache, recipe, os.Stderr)
 		return err
 	})
 	phase("up: 2 nodes to SSH", func() error {
-		return l.Up(ctx, UpOptions{Nodes: 2, MemoryMiB: 1280, Accel: "auto", Recipe: recipe, SSHTimeout: 10 * time.Minute})
+		return l.Up(ctx, lab.UpOptions{Nodes: 2, MemoryMiB: 1280, Accel: "auto", Recipe: recipe, SSHTimeout: 10 * time.Minute})
 	})
 	st, err := l.State()
 	if err != nil || st == nil {
@@ -81,18 +86,18 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(string(out), n.Name+"\n") || !strings.Contains(string(out), ClusterAddress(n.Index)+"/24") {
+		if !strings.HasPrefix(string(out), n.Name+"\n") || !strings.Contains(string(out), lab.ClusterAddress(n.Index)+"/24") {
 			t.Errorf("%s: uname -n and cluster address:\n%s", n.Name, out)
 		}
 	}
 	phase("cluster link ping", func() error {
-		_, err := l.RunOn(ctx, st, n1, "ping -c 2 -W 5 "+ClusterAddress(n2.Index))
+		_, err := l.RunOn(ctx, st, n1, "ping -c 2 -W 5 "+lab.ClusterAddress(n2.Index))
 		return err
 	})
 
-	const volume = "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10"
-	byID := ByIDPath(volume)
-	phase("hot-plug into both", func() error { return l.Attach(ctx, volume, 256, nil) })
+	const volumeID = "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10"
+	byID := volume.ByIDPath(volumeID)
+	phase("hot-plug into both", func() error { return l.Attach(ctx, volumeID, 256, nil) })
 	st, _ = l.State()
 	var devs []string
 	for _, n := range st.Nodes {
@@ -101,7 +106,7 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("%s does not see %s: %v", n.Name, byID, err)
 		}
 		devs = append(devs, string(out))
-		if !strings.Contains(string(out), volume[:20]) {
+		if !strings.Contains(string(out), volumeID[:20]) {
 			t.Errorf("%s: the device's serial is not the volume id: %q", n.Name, out)
 		}
 	}
@@ -145,7 +150,7 @@ func TestE2E(t *testing.T) {
 		if l.Running(n2) {
 			return fmt.Errorf("node2 still runs after kill")
 		}
-		return l.Reboot(ctx, n2.Name, RebootOptions{ShutdownTimeout: time.Minute, SSHTimeout: 10 * time.Minute})
+		return l.Reboot(ctx, n2.Name, lab.RebootOptions{ShutdownTimeout: time.Minute, SSHTimeout: 10 * time.Minute})
 	})
 	phase("volume back on node2", func() error {
 		out, err := l.RunOn(ctx, st, n2, "dd if="+byID+" bs=64k count=1 skip=3 iflag=direct status=none | sha256sum")
@@ -158,10 +163,10 @@ func TestE2E(t *testing.T) {
 		return nil
 	})
 	phase("hot-unplug from node2", func() error {
-		if err := l.Detach(ctx, volume, []string{n2.Name}); err != nil {
+		if err := l.Detach(ctx, volumeID, []string{n2.Name}); err != nil {
 			return err
 		}
-		return l.waitDevice(ctx, st, n2, byID, false)
+		return l.WaitDevice(ctx, st, n2, byID, false)
 	})
 
 	for _, s := range l.Status(st) {
@@ -173,11 +178,11 @@ func TestE2E(t *testing.T) {
 	}
 	phase("down", func() error { return l.Down(ctx) })
 	downed = true
-	if left := processesWith(l.marker()); len(left) > 0 {
+	if left := proc.With(l.Marker()); len(left) > 0 {
 		t.Errorf("processes left after down: %v", left)
 	}
 	for _, pid := range pids {
-		if ownedAlive(pid, l.marker()) {
+		if proc.Alive(pid, l.Marker()) {
 			t.Errorf("qemu %d still runs after down", pid)
 		}
 	}
@@ -187,4 +192,13 @@ func TestE2E(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "volumes")); err == nil {
 		t.Error("volumes left after down")
 	}
+}
+
+// mirror is the Debian mirror of the image: $LAB_MIRROR, as bin/lab reads
+// it, or Debian's.
+func mirror() string {
+	if m := os.Getenv("LAB_MIRROR"); m != "" {
+		return m
+	}
+	return image.DefaultMirror
 }

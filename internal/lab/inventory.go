@@ -10,6 +10,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cinder-multiattach/cinder.multiattach/internal/atomicfile"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/vm"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
 )
 
 // HostVars are the variables of one node in the lab's inventory: how
@@ -33,8 +36,8 @@ const ClusterGroup = "cluster_nodes"
 // keepalives so that a killed node fails its tasks instead of hanging them.
 func SSHCommonArgs() string {
 	var b []string
-	for i := 1; i < len(SSHOptions); i += 2 {
-		b = append(b, "-o "+SSHOptions[i])
+	for i := 1; i < len(vm.SSHOptions); i += 2 {
+		b = append(b, "-o "+vm.SSHOptions[i])
 	}
 	b = append(b, "-o ServerAliveInterval=5", "-o ServerAliveCountMax=6")
 	return strings.Join(b, " ")
@@ -47,13 +50,13 @@ func HostVarsOf(st *State, n Node) HostVars {
 		AnsibleHost:    "127.0.0.1",
 		AnsiblePort:    st.SSHPort(n),
 		AnsibleUser:    "root",
-		PrivateKeyFile: Image{Dir: st.Image}.Key(),
+		PrivateKeyFile: image.Image{Dir: st.Image}.Key(),
 		SSHCommonArgs:  SSHCommonArgs(),
 		PythonInterp:   "/usr/bin/python3",
 		ClusterAddress: ClusterAddress(n.Index),
 	}
 	if vols := st.VolumesOf(n.Name); len(vols) > 0 {
-		hv.ClusterDevice = ByIDPath(vols[0].ID)
+		hv.ClusterDevice = volume.ByIDPath(vols[0].ID)
 		hv.ClusterVolumeID = vols[0].ID
 	}
 	return hv
@@ -115,7 +118,7 @@ func InstanceConfigYAML(st *State) ([]byte, error) {
 			Address:      "127.0.0.1",
 			User:         "root",
 			Port:         fmt.Sprint(st.SSHPort(n)),
-			IdentityFile: Image{Dir: st.Image}.Key(),
+			IdentityFile: image.Image{Dir: st.Image}.Key(),
 		})
 	}
 	b, err := yaml.Marshal(list)
@@ -125,9 +128,9 @@ func InstanceConfigYAML(st *State) ([]byte, error) {
 	return b, nil
 }
 
-// writeInventory refreshes the inventory file, and Molecule's instance
+// WriteInventory refreshes the inventory file, and Molecule's instance
 // config when one was asked for.
-func (l *Lab) writeInventory(st *State) error {
+func (l *Lab) WriteInventory(st *State) error {
 	b, err := InventoryYAML(st, l.Dir)
 	if err != nil {
 		return err
@@ -157,5 +160,5 @@ func (l *Lab) WriteInstanceConfig(ctx context.Context, path string) error {
 	if err := saveState(l.statePath(), st); err != nil {
 		return err
 	}
-	return l.writeInventory(st)
+	return l.WriteInventory(st)
 }

@@ -1,3 +1,10 @@
+// Package lab runs a multi-attach cluster of real VMs on one machine: a
+// lab directory with its state (lab.json), the nodes' VMs on a private L2,
+// shared raw volumes attached to them as Nova attaches a Cinder
+// multiattach volume, and the Ansible inventory that points at them. Its
+// parts: image (the guest image and its package source), vm (one qemu),
+// volume (a volume as VMs see it, hot-plug), qmp, proc (the lab's
+// processes), cloud (the lab's OpenStack) and cli (bin/lab).
 package lab
 
 import (
@@ -10,6 +17,11 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/command"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/vm"
 )
 
 // Lab is one lab directory: its VMs, cluster link, volumes and inventory.
@@ -56,19 +68,19 @@ func (l *Lab) lock(ctx context.Context) (func(), error) {
 	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create lab directory: %w", err)
 	}
-	return lockFile(ctx, l.path(".lock"), l.Out, "another lab command")
+	return proc.LockFile(ctx, l.path(".lock"), l.Out, "another lab command")
 }
 
 // State reads the lab's state; nil when the lab is not up.
 func (l *Lab) State() (*State, error) { return loadState(l.statePath()) }
 
 // Running reports whether node's VM is alive.
-func (l *Lab) Running(n Node) bool { return ownedAlive(readPID(l.pidFile(n)), l.marker()) }
+func (l *Lab) Running(n Node) bool { return proc.Alive(proc.ReadPID(l.pidFile(n)), l.Marker()) }
 
 // PID is the pid of node's qemu, 0 when it is not running.
 func (l *Lab) PID(n Node) int {
-	pid := readPID(l.pidFile(n))
-	if ownedAlive(pid, l.marker()) {
+	pid := proc.ReadPID(l.pidFile(n))
+	if proc.Alive(pid, l.Marker()) {
 		return pid
 	}
 	return 0
@@ -80,7 +92,7 @@ type UpOptions struct {
 	PortBase   int // 0: derived from the lab directory
 	MemoryMiB  int
 	Accel      string // auto, tcg or kvm
-	Recipe     Recipe
+	Recipe     image.Recipe
 	SSHTimeout time.Duration
 }
 
@@ -111,7 +123,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 			if err := l.WaitSSH(ctx, st, st.Nodes, o.SSHTimeout); err != nil {
 				return err
 			}
-			return l.writeInventory(st)
+			return l.WriteInventory(st)
 		}
 		return fmt.Errorf("the lab in %s is up with %d nodes, not %d: run `lab down` first, or `lab add-node`", l.Dir, len(st.Nodes), o.Nodes)
 	}
@@ -120,7 +132,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 	}
 
 	t0 := time.Now()
-	im, built, err := Build(ctx, l.CacheDir, o.Recipe, l.Out)
+	im, built, err := image.Build(ctx, l.CacheDir, o.Recipe, l.Out)
 	if err != nil {
 		return err
 	}
@@ -135,7 +147,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 		PortBase:   portBase,
 		Image:      im.Dir,
 		MemoryMiB:  o.MemoryMiB,
-		Accel:      ChooseAccel(ctx, o.Accel, l.CacheDir, im, l.Out),
+		Accel:      vm.ChooseAccel(ctx, o.Accel, l.CacheDir, im, l.Out),
 		Executable: l.Executable,
 	}
 	for i := 1; i <= o.Nodes; i++ {
@@ -162,7 +174,7 @@ func (l *Lab) Up(ctx context.Context, o UpOptions) error {
 		return err
 	}
 	l.logf("%d nodes up in %.0f s (accel %s, %d MiB each)", len(st.Nodes), time.Since(t1).Seconds(), st.Accel, st.MemoryMiB)
-	return l.writeInventory(st)
+	return l.WriteInventory(st)
 }
 
 // checkDir refuses a lab directory whose sockets would not fit a unix
@@ -197,7 +209,7 @@ func (l *Lab) checkPorts(st *State, nodes []Node) error {
 
 // healthy: the switch and every node run.
 func (l *Lab) healthy(st *State) bool {
-	if !ownedAlive(readPID(l.vdePIDFile()), l.marker()) {
+	if !proc.Alive(proc.ReadPID(l.vdePIDFile()), l.Marker()) {
 		return false
 	}
 	for _, n := range st.Nodes {
@@ -211,13 +223,13 @@ func (l *Lab) healthy(st *State) bool {
 func (l *Lab) startSwitch(ctx context.Context) error {
 	os.RemoveAll(l.vdeSocket())
 	os.Remove(l.vdeMgmt())
-	if _, err := run(ctx, "", "vde_switch", VDESwitchArgs(l.vdeSocket(), l.vdeMgmt(), l.vdePIDFile())...); err != nil {
+	if _, err := (command.Exec{}).Run(ctx, "vde_switch", vm.VDESwitchArgs(l.vdeSocket(), l.vdeMgmt(), l.vdePIDFile())...); err != nil {
 		return fmt.Errorf("start the cluster switch: %w", err)
 	}
 	// vde_switch -d returns before it writes its pid file and socket.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if ownedAlive(readPID(l.vdePIDFile()), l.marker()) {
+		if proc.Alive(proc.ReadPID(l.vdePIDFile()), l.Marker()) {
 			if _, err := os.Stat(filepath.Join(l.vdeSocket(), "ctl")); err == nil {
 				return nil
 			}
@@ -229,11 +241,11 @@ func (l *Lab) startSwitch(ctx context.Context) error {
 
 // vm is node's qemu configuration with the volumes the lab has attached to
 // it (cold plug at start, as Nova does when it starts a server).
-func (l *Lab) vm(st *State, n Node) VM {
-	vm := VM{
+func (l *Lab) vm(st *State, n Node) vm.VM {
+	v := vm.VM{
 		Name:           n.Name,
 		Index:          n.Index,
-		Image:          Image{Dir: st.Image},
+		Image:          image.Image{Dir: st.Image},
 		Overlay:        l.overlay(n),
 		MemoryMiB:      st.MemoryMiB,
 		Accel:          st.Accel,
@@ -246,12 +258,12 @@ func (l *Lab) vm(st *State, n Node) VM {
 		PIDFile:        l.pidFile(n),
 	}
 	if st.Executable != "" {
-		vm.RepoCommand = RepoCommand(st.Executable, Image{Dir: st.Image}.RepoDir(), l.marker())
+		v.RepoCommand = RepoCommand(st.Executable, image.Image{Dir: st.Image}.RepoDir(), l.Marker())
 	}
-	for _, v := range st.VolumesOf(n.Name) {
-		vm.Volumes = append(vm.Volumes, l.device(v))
+	for _, vol := range st.VolumesOf(n.Name) {
+		v.Volumes = append(v.Volumes, l.device(vol))
 	}
-	return vm
+	return v
 }
 
 // RepoCommand is what qemu runs for each guest connection to the package
@@ -270,29 +282,15 @@ func (l *Lab) startNode(ctx context.Context, st *State, n Node) error {
 		os.Remove(f)
 	}
 	if _, err := os.Stat(l.overlay(n)); errors.Is(err, os.ErrNotExist) {
-		if _, err := run(ctx, "", "qemu-img", OverlayArgs(Image{Dir: st.Image}.Root(), l.overlay(n))...); err != nil {
+		if _, err := (command.Exec{}).Run(ctx, "qemu-img", vm.OverlayArgs(image.Image{Dir: st.Image}.Root(), l.overlay(n))...); err != nil {
 			return fmt.Errorf("create %s's disk: %w", n.Name, err)
 		}
 	}
 	os.Truncate(l.ConsoleLog(n), 0)
-	for attempt := 1; ; attempt++ {
-		err := runQEMU(ctx, QEMUArgs(l.vm(st, n))...)
-		// The image lock of a qemu that was just killed can outlive its
-		// pid for a moment.
-		if err != nil && attempt < 10 && strings.Contains(err.Error(), `Failed to get "write" lock`) {
-			time.Sleep(500 * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("start %s: %w", n.Name, err)
-		}
-		return nil
+	if err := vm.Start(ctx, l.vm(st, n)); err != nil {
+		return fmt.Errorf("start %s: %w", n.Name, err)
 	}
-}
-
-// OverlayArgs is the qemu-img command line of a node's copy-on-write disk.
-func OverlayArgs(base, overlay string) []string {
-	return []string{"create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, overlay}
+	return nil
 }
 
 // Down stops every process the lab started, by pid, and removes its disks,
@@ -319,13 +317,13 @@ func (l *Lab) clear() error {
 	pidFiles, _ := filepath.Glob(l.path("*.pid"))
 	var errs []error
 	for _, f := range pidFiles {
-		if err := stopProcess(readPID(f), l.marker(), 10*time.Second); err != nil {
+		if err := proc.Stop(proc.ReadPID(f), l.Marker(), 10*time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	// Package-source connections end with their VM; any left are ours.
-	for _, pid := range processesWith(l.marker(), "repo-conn") {
-		if err := stopProcess(pid, l.marker(), 2*time.Second); err != nil {
+	for _, pid := range proc.With(l.Marker(), "repo-conn") {
+		if err := proc.Stop(pid, l.Marker(), 2*time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -365,7 +363,7 @@ func (l *Lab) Kill(ctx context.Context, name string) error {
 		l.logf("%s is not running", n.Name)
 		return nil
 	}
-	if err := killProcess(pid, l.marker()); err != nil {
+	if err := proc.Kill(pid, l.Marker()); err != nil {
 		return err
 	}
 	os.Remove(l.pidFile(n))
@@ -379,7 +377,7 @@ func (l *Lab) lockState(ctx context.Context) (*State, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := l.requireState()
+	st, err := l.RequireState()
 	if err != nil {
 		unlock()
 		return nil, nil, err
@@ -387,7 +385,9 @@ func (l *Lab) lockState(ctx context.Context) (*State, func(), error) {
 	return st, unlock, nil
 }
 
-func (l *Lab) requireState() (*State, error) {
+// RequireState reads the state of a lab that is up; no state is an error
+// that says to run `lab up`.
+func (l *Lab) RequireState() (*State, error) {
 	st, err := l.State()
 	if err != nil {
 		return nil, err
@@ -398,6 +398,6 @@ func (l *Lab) requireState() (*State, error) {
 	return st, nil
 }
 
-// marker is in the command line of every process the lab starts, and in no
+// Marker is in the command line of every process the lab starts, and in no
 // other lab's (hence the slash: lab "a" is not lab "ab").
-func (l *Lab) marker() string { return l.Dir + "/" }
+func (l *Lab) Marker() string { return l.Dir + "/" }

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/qmp"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/vm"
 )
 
 // AddNode boots count new nodes, waits for their SSH, and hot-plugs into
@@ -68,7 +72,7 @@ func (l *Lab) AddNode(ctx context.Context, count int, sshTimeout time.Duration) 
 			return nil, err
 		}
 	}
-	return names, l.writeInventory(st)
+	return names, l.WriteInventory(st)
 }
 
 // RebootOptions say how `reboot` restarts a node.
@@ -123,7 +127,7 @@ func (l *Lab) Reboot(ctx context.Context, name string, o RebootOptions) error {
 	reset := o.Hard
 	for {
 		if !l.Running(n) {
-			return fmt.Errorf("%s's VM exited during the reboot; console:\n%s", n.Name, ConsoleTail(l.ConsoleLog(n), 25))
+			return fmt.Errorf("%s's VM exited during the reboot; console:\n%s", n.Name, vm.ConsoleTail(l.ConsoleLog(n), 25))
 		}
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		id, err := l.bootID(cctx, st, n)
@@ -140,7 +144,7 @@ func (l *Lab) Reboot(ctx context.Context, name string, o RebootOptions) error {
 			reset = true
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not come back within %.0f s; console:\n%s", n.Name, time.Since(t0).Seconds(), ConsoleTail(l.ConsoleLog(n), 25))
+			return fmt.Errorf("%s did not come back within %.0f s; console:\n%s", n.Name, time.Since(t0).Seconds(), vm.ConsoleTail(l.ConsoleLog(n), 25))
 		}
 		select {
 		case <-ctx.Done():
@@ -157,7 +161,7 @@ func (l *Lab) bootID(ctx context.Context, st *State, n Node) (string, error) {
 
 // reset is the VM's reset button: hot-plugged devices stay.
 func (l *Lab) reset(ctx context.Context, n Node) error {
-	q, err := DialQMP(ctx, l.qmpSocket(n))
+	q, err := qmp.Dial(ctx, l.qmpSocket(n))
 	if err != nil {
 		return err
 	}
@@ -186,8 +190,8 @@ func (l *Lab) Status(st *State) []NodeStatus {
 	for _, n := range st.Nodes {
 		s := NodeStatus{Name: n.Name, Power: "off", SSHPort: st.SSHPort(n), ClusterAddress: ClusterAddress(n.Index), Volumes: []string{}}
 		if pid := l.PID(n); pid != 0 {
-			s.Running, s.PID, s.RSSMiB, s.Power = true, pid, rssKiB(pid)/1024, "running"
-			if frozen(pid) {
+			s.Running, s.PID, s.RSSMiB, s.Power = true, pid, proc.RSSKiB(pid)/1024, "running"
+			if proc.Frozen(pid) {
 				s.Power = "frozen"
 			}
 		}

@@ -1,10 +1,9 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
+	"io"
 	"os"
 	"os/exec"
 	"sort"
@@ -13,31 +12,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/vm"
 )
-
-// SSHOptions are the ssh client options for lab nodes: the nodes share the
-// image's host keys and their ports move between labs, so host keys are
-// neither checked nor remembered.
-var SSHOptions = []string{
-	"-o", "StrictHostKeyChecking=no",
-	"-o", "UserKnownHostsFile=/dev/null",
-	"-o", "LogLevel=ERROR",
-	"-o", "IdentitiesOnly=yes",
-}
-
-// SSHArgs is the ssh command line (without "ssh") that reaches a node as
-// root; command, if any, follows.
-func SSHArgs(key string, port int, batch bool, command ...string) []string {
-	args := append([]string{"-i", key, "-p", fmt.Sprint(port)}, SSHOptions...)
-	if batch {
-		// A guest stuck in D state ignores timeouts inside it: the host
-		// side must give up on its own.
-		args = append(args, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-			"-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
-	}
-	args = append(args, "root@127.0.0.1")
-	return append(args, command...)
-}
 
 // RunOn runs a shell command on node over SSH and returns its stdout.
 func (l *Lab) RunOn(ctx context.Context, st *State, n Node, command string) ([]byte, error) {
@@ -46,32 +24,11 @@ func (l *Lab) RunOn(ctx context.Context, st *State, n Node, command string) ([]b
 
 // RunOnWithInput is RunOn with stdin for the remote command.
 func (l *Lab) RunOnWithInput(ctx context.Context, st *State, n Node, command, stdin string) ([]byte, error) {
-	args := SSHArgs(Image{Dir: st.Image}.Key(), st.SSHPort(n), true, command)
-	out, err := run(ctx, stdin, "ssh", args...)
+	out, err := vm.SSH(ctx, image.Image{Dir: st.Image}.Key(), st.SSHPort(n), command, stdin)
 	if err != nil {
 		return out, fmt.Errorf("on %s: %w", n.Name, err)
 	}
 	return out, nil
-}
-
-// sshReady reports whether node answers SSH for root. A forwarded port
-// accepts connections even before the guest listens, so the banner is read
-// before ssh is tried.
-func (l *Lab) sshReady(ctx context.Context, st *State, n Node) bool {
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", st.SSHPort(n)), 3*time.Second)
-	if err != nil {
-		return false
-	}
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	banner, err := bufio.NewReader(conn).ReadString('\n')
-	conn.Close()
-	if err != nil || !strings.HasPrefix(banner, "SSH-") {
-		return false
-	}
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	_, err = l.RunOn(cctx, st, n, "true")
-	return err == nil
 }
 
 // WaitSSH waits until every node answers SSH, showing progress. On timeout,
@@ -96,7 +53,7 @@ func (l *Lab) WaitSSH(ctx context.Context, st *State, nodes []Node, timeout time
 					mu.Unlock()
 					return
 				}
-				if l.sshReady(ctx, st, n) {
+				if vm.SSHReady(ctx, image.Image{Dir: st.Image}.Key(), st.SSHPort(n)) {
 					mu.Lock()
 					ready[n.Name] = time.Since(t0)
 					mu.Unlock()
@@ -151,7 +108,7 @@ func (l *Lab) WaitSSH(ctx context.Context, st *State, nodes []Node, timeout time
 		if dead[name] {
 			why = "its qemu process is gone"
 		}
-		fmt.Fprintf(&b, "\n%s: %s; last lines of its console (%s):\n%s\n", name, why, l.ConsoleLog(n), ConsoleTail(l.ConsoleLog(n), 25))
+		fmt.Fprintf(&b, "\n%s: %s; last lines of its console (%s):\n%s\n", name, why, l.ConsoleLog(n), vm.ConsoleTail(l.ConsoleLog(n), 25))
 	}
 	return fmt.Errorf("nodes not up: %s%s", strings.Join(missing, ", "), b.String())
 }
@@ -172,22 +129,6 @@ func progressLine(nodes []Node, ready map[string]time.Duration, dead map[string]
 	return fmt.Sprintf("lab: waiting for SSH %3.0f s: %s", elapsed.Seconds(), strings.Join(parts, ", "))
 }
 
-// ConsoleTail is the last n lines of a console log, without the terminal
-// control characters the guest prints.
-func ConsoleTail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no console log: %v)", err)
-	}
-	clean := strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' || r >= ' ' {
-			return r
-		}
-		return -1
-	}, string(b))
-	return tail(clean, n)
-}
-
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
@@ -200,11 +141,17 @@ func isTerminal(w any) bool {
 // SSHCommand is an interactive ssh to node (a shell, or command) that
 // inherits the terminal.
 func (l *Lab) SSHCommand(st *State, n Node, command []string) *exec.Cmd {
-	args := SSHArgs(Image{Dir: st.Image}.Key(), st.SSHPort(n), false, command...)
+	args := vm.SSHArgs(image.Image{Dir: st.Image}.Key(), st.SSHPort(n), false, command...)
 	if len(command) == 0 {
 		args = append([]string{"-t"}, args...)
 	}
 	cmd := exec.Command("ssh", args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	return cmd
+}
+
+// Console connects the terminal to node's serial console until Ctrl-] is
+// typed or the VM goes away. A terminal is put in raw mode meanwhile.
+func (l *Lab) Console(ctx context.Context, n Node, in *os.File, out io.Writer) error {
+	return vm.Console(ctx, l.serialSocket(n), n.Name, in, out)
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 
 	"github.com/cinder-multiattach/cinder.multiattach/internal/atomicfile"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
 )
 
 // State is what a lab directory records about its lab (lab.json). The
@@ -156,8 +157,8 @@ func (s *State) ValidateVolumeID(id string) error {
 		return fmt.Errorf("volume id %q: use letters, digits, '.', '_' and '-' only (at most 64)", id)
 	}
 	for _, v := range s.Volumes {
-		if v.ID != id && serial20(v.ID) == serial20(id) {
-			return fmt.Errorf("volume id %q: its first 20 characters are those of volume %s, and the guest would see both as %s", id, v.ID, ByIDPath(id))
+		if v.ID != id && volume.Serial(v.ID) == volume.Serial(id) {
+			return fmt.Errorf("volume id %q: its first 20 characters are those of volume %s, and the guest would see both as %s", id, v.ID, volume.ByIDPath(id))
 		}
 	}
 	return nil

@@ -1,4 +1,6 @@
-package lab
+// Package cli is the lab's command line, bin/lab: one function per
+// command, each parsing its flags and calling the lab's packages.
+package cli
 
 import (
 	"context"
@@ -16,6 +18,12 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/cloud"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/vm"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
 )
 
 const usage = `lab: a multi-attach cluster of real VMs on this machine
@@ -130,8 +138,8 @@ func newFlags(name string) *common {
 		fs:       fs,
 		labName:  fs.String("lab", def, "lab name (under .lab/ in the checkout) or directory"),
 		cache:    fs.String("cache", os.Getenv("LAB_CACHE"), "image cache directory (default .cache/lab in the checkout)"),
-		platform: fs.String("platform", envOr("LAB_PLATFORM", DefaultPlatform), "guest platform: debian12 or debian13"),
-		mirror:   fs.String("mirror", envOr("LAB_MIRROR", DefaultMirror), "Debian mirror the image is built from"),
+		platform: fs.String("platform", envOr("LAB_PLATFORM", image.DefaultPlatform), "guest platform: debian12 or debian13"),
+		mirror:   fs.String("mirror", envOr("LAB_MIRROR", image.DefaultMirror), "Debian mirror the image is built from"),
 	}
 }
 
@@ -171,7 +179,7 @@ func isCheckout(dir string) bool {
 	return err == nil
 }
 
-func (c *common) lab() *Lab {
+func (c *common) lab() *lab.Lab {
 	dir := *c.labName
 	if !strings.Contains(dir, "/") {
 		dir = filepath.Join(root(), ".lab", dir)
@@ -180,7 +188,7 @@ func (c *common) lab() *Lab {
 	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = resolved
 	}
-	return &Lab{Dir: absPath(dir), CacheDir: c.cacheDir(), Executable: exe, Out: os.Stderr}
+	return &lab.Lab{Dir: absPath(dir), CacheDir: c.cacheDir(), Executable: exe, Out: os.Stderr}
 }
 
 func (c *common) cacheDir() string {
@@ -190,12 +198,12 @@ func (c *common) cacheDir() string {
 	return filepath.Join(root(), ".cache", "lab")
 }
 
-func (c *common) recipe() (Recipe, error) {
-	p, err := LookupPlatform(*c.platform)
+func (c *common) recipe() (image.Recipe, error) {
+	p, err := image.LookupPlatform(*c.platform)
 	if err != nil {
-		return Recipe{}, err
+		return image.Recipe{}, err
 	}
-	return NewRecipe(p, *c.mirror), nil
+	return image.NewRecipe(p, *c.mirror), nil
 }
 
 func cmdBuild(ctx context.Context, name string, args []string) error {
@@ -208,7 +216,7 @@ func cmdBuild(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	t0 := time.Now()
-	im, built, err := Build(ctx, c.cacheDir(), r, os.Stderr)
+	im, built, err := image.Build(ctx, c.cacheDir(), r, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -228,8 +236,8 @@ func cmdUp(ctx context.Context, name string, args []string) error {
 	memory := c.fs.Int("memory", 1280, "memory per VM in MiB")
 	accel := c.fs.String("accel", "auto", "auto, tcg or kvm")
 	timeout := c.fs.Duration("ssh-timeout", 10*time.Minute, "how long to wait for SSH on every node")
-	volume := c.fs.String("volume", "", "also make this shared volume and attach it to every node")
-	size := c.fs.Int("volume-size", DefaultVolumeMiB, "size of --volume in MiB")
+	volumeID := c.fs.String("volume", "", "also make this shared volume and attach it to every node")
+	size := c.fs.Int("volume-size", lab.DefaultVolumeMiB, "size of --volume in MiB")
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -238,11 +246,11 @@ func cmdUp(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	l := c.lab()
-	if err := l.Up(ctx, UpOptions{Nodes: *nodes, PortBase: *portBase, MemoryMiB: *memory, Accel: *accel, Recipe: r, SSHTimeout: *timeout}); err != nil {
+	if err := l.Up(ctx, lab.UpOptions{Nodes: *nodes, PortBase: *portBase, MemoryMiB: *memory, Accel: *accel, Recipe: r, SSHTimeout: *timeout}); err != nil {
 		return err
 	}
-	if *volume != "" {
-		if err := l.Attach(ctx, *volume, *size, nil); err != nil {
+	if *volumeID != "" {
+		if err := l.Attach(ctx, *volumeID, *size, nil); err != nil {
 			return err
 		}
 	}
@@ -270,7 +278,7 @@ func cmdStatus(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	l := c.lab()
-	st, err := l.requireState()
+	st, err := l.RequireState()
 	if err != nil {
 		return err
 	}
@@ -288,7 +296,7 @@ func cmdStatus(ctx context.Context, name string, args []string) error {
 	}
 	tw.Flush()
 	for _, v := range st.Volumes {
-		fmt.Printf("volume %s: %d MiB, %s, attached to %s\n", v.ID, v.SizeMiB, ByIDPath(v.ID), strings.Join(v.Attached, ","))
+		fmt.Printf("volume %s: %d MiB, %s, attached to %s\n", v.ID, v.SizeMiB, volume.ByIDPath(v.ID), strings.Join(v.Attached, ","))
 	}
 	return nil
 }
@@ -309,9 +317,9 @@ func cmdInventory(ctx context.Context, name string, args []string) error {
 	switch {
 	case *list:
 		if st == nil {
-			st = &State{} // no lab yet: an empty inventory, not an error
+			st = &lab.State{} // no lab yet: an empty inventory, not an error
 		}
-		b, err := InventoryJSON(st)
+		b, err := lab.InventoryJSON(st)
 		if err != nil {
 			return err
 		}
@@ -326,14 +334,14 @@ func cmdInventory(ctx context.Context, name string, args []string) error {
 		if err != nil {
 			return err
 		}
-		b, _ := json.MarshalIndent(HostVarsOf(st, n), "", "  ")
+		b, _ := json.MarshalIndent(lab.HostVarsOf(st, n), "", "  ")
 		fmt.Println(string(b))
 		return nil
 	}
 	if st == nil {
 		return fmt.Errorf("no lab is up in %s: run `lab up` first", l.Dir)
 	}
-	if err := l.writeInventory(st); err != nil {
+	if err := l.WriteInventory(st); err != nil {
 		return err
 	}
 	if *show {
@@ -377,7 +385,7 @@ func cmdSSH(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	l := c.lab()
-	st, err := l.requireState()
+	st, err := l.RequireState()
 	if err != nil {
 		return err
 	}
@@ -405,7 +413,7 @@ func cmdConsole(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	l := c.lab()
-	st, err := l.requireState()
+	st, err := l.RequireState()
 	if err != nil {
 		return err
 	}
@@ -414,7 +422,7 @@ func cmdConsole(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	if *lines > 0 {
-		fmt.Println(ConsoleTail(l.ConsoleLog(n), *lines))
+		fmt.Println(vm.ConsoleTail(l.ConsoleLog(n), *lines))
 		return nil
 	}
 	return l.Console(ctx, n, os.Stdin, os.Stdout)
@@ -422,31 +430,31 @@ func cmdConsole(ctx context.Context, name string, args []string) error {
 
 func cmdAttach(ctx context.Context, name string, args []string) error {
 	c := newFlags(name)
-	volume := c.fs.String("volume", "", "volume id (the device serial)")
-	size := c.fs.Int("size", DefaultVolumeMiB, "size in MiB when the volume is made")
+	volumeID := c.fs.String("volume", "", "volume id (the device serial)")
+	size := c.fs.Int("size", lab.DefaultVolumeMiB, "size in MiB when the volume is made")
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	if *volume == "" {
+	if *volumeID == "" {
 		return errors.New("--volume is required")
 	}
-	if err := c.lab().Attach(ctx, *volume, *size, c.fs.Args()); err != nil {
+	if err := c.lab().Attach(ctx, *volumeID, *size, c.fs.Args()); err != nil {
 		return err
 	}
-	fmt.Println(ByIDPath(*volume))
+	fmt.Println(volume.ByIDPath(*volumeID))
 	return nil
 }
 
 func cmdDetach(ctx context.Context, name string, args []string) error {
 	c := newFlags(name)
-	volume := c.fs.String("volume", "", "volume id")
+	volumeID := c.fs.String("volume", "", "volume id")
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	if *volume == "" {
+	if *volumeID == "" {
 		return errors.New("--volume is required")
 	}
-	return c.lab().Detach(ctx, *volume, c.fs.Args())
+	return c.lab().Detach(ctx, *volumeID, c.fs.Args())
 }
 
 func cmdAddNode(ctx context.Context, name string, args []string) error {
@@ -459,7 +467,7 @@ func cmdAddNode(ctx context.Context, name string, args []string) error {
 	}
 	l := c.lab()
 	if *total > 0 {
-		st, err := l.requireState()
+		st, err := l.RequireState()
 		if err != nil {
 			return err
 		}
@@ -486,7 +494,7 @@ func cmdReboot(ctx context.Context, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.lab().Reboot(ctx, node, RebootOptions{Hard: *hard, ShutdownTimeout: *shutdown, SSHTimeout: *timeout})
+	return c.lab().Reboot(ctx, node, lab.RebootOptions{Hard: *hard, ShutdownTimeout: *shutdown, SSHTimeout: *timeout})
 }
 
 func cmdKill(ctx context.Context, name string, args []string) error {
@@ -517,8 +525,44 @@ func cmdRepoConn(ctx context.Context, name string, args []string) error {
 	if err != nil {
 		return &exitStatus{1}
 	}
-	if err := ServeRepoConn(conn, *repo, 2*time.Minute); err != nil {
+	if err := image.ServeRepoConn(conn, *repo, 2*time.Minute); err != nil {
 		return &exitStatus{1}
 	}
 	return nil
+}
+
+func cmdOpenStack(ctx context.Context, name string, args []string) error {
+	c := newFlags(name)
+	serve := c.fs.Bool("serve", false, "serve in the foreground (what the background process runs)")
+	var o cloud.PowerOptions
+	c.fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", cloud.DefaultShutdownTimeout,
+		"os-stop: how long the guest has to power off after the ACPI power button, before it is forced off (Nova's shutdown_timeout)")
+	c.fs.DurationVar(&o.ShutdownRetryInterval, "shutdown-retry-interval", cloud.DefaultShutdownRetryInterval,
+		"os-stop: press the power button again this often (Nova's shutdown_retry_interval)")
+	c.fs.DurationVar(&o.SoftRebootTimeout, "soft-reboot-timeout", cloud.DefaultSoftRebootTimeout,
+		"a SOFT reboot becomes HARD if the guest has not powered off by then (Nova's wait_soft_reboot_seconds)")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	l := c.lab()
+	if *serve {
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		return cloud.Serve(ctx, l, o)
+	}
+	path, err := cloud.Start(ctx, l, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "lab: OpenStack of the lab in %s: use OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s\n", filepath.Base(l.Dir), path, cloud.Name)
+	fmt.Println(path)
+	return nil
+}
+
+func absPath(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
 }

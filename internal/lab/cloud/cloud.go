@@ -1,4 +1,9 @@
-package lab
+// Package cloud is the lab's OpenStack: the in-process Keystone, Nova and
+// Cinder of internal/fakeopenstack, served on 127.0.0.1, whose servers are
+// the lab's nodes. A volume attachment hot-plugs the volume into the VM,
+// and Nova's power actions (reboot, os-stop, os-start) act on the VMs as
+// Nova's libvirt driver does.
+package cloud
 
 import (
 	"context"
@@ -7,38 +12,41 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cinder-multiattach/cinder.multiattach/internal/fakeopenstack"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
 )
 
-// CloudName is the lab's entry in its clouds.yaml.
-const CloudName = "lab"
+// Name is the lab's entry in its clouds.yaml.
+const Name = "lab"
 
-// CloudNetwork is the network name of the nodes' cluster addresses in Nova.
-const CloudNetwork = "private"
+// Network is the network name of the nodes' cluster addresses in Nova.
+const Network = "private"
 
-func (l *Lab) cloudsYAML() string   { return l.path("clouds.yaml") }
-func (l *Lab) openstackPID() string { return l.path("openstack.pid") }
-func (l *Lab) openstackLog() string { return l.path("openstack.log") }
+// CloudsYAML is the clouds.yaml of l's OpenStack.
+func CloudsYAML(l *lab.Lab) string { return filepath.Join(l.Dir, "clouds.yaml") }
+func pidFile(l *lab.Lab) string    { return filepath.Join(l.Dir, "openstack.pid") }
+func logFile(l *lab.Lab) string    { return filepath.Join(l.Dir, "openstack.log") }
 
-// CloudServers are the lab's nodes as Nova servers: same names, and their
+// Servers are the lab's nodes as Nova servers: same names, and their
 // cluster addresses on network "private".
-func CloudServers(st *State) []fakeopenstack.Server {
+func Servers(st *lab.State) []fakeopenstack.Server {
 	var servers []fakeopenstack.Server
 	for _, n := range st.Nodes {
 		servers = append(servers, fakeopenstack.Server{
 			Name:      n.Name,
-			Addresses: map[string][]string{CloudNetwork: {ClusterAddress(n.Index)}},
+			Addresses: map[string][]string{Network: {lab.ClusterAddress(n.Index)}},
 		})
 	}
 	return servers
 }
 
-// ServeOpenStack serves the fake Keystone/Nova/Cinder on 127.0.0.1 with the
+// Serve serves the fake Keystone/Nova/Cinder on 127.0.0.1 with the
 // lab's VMs as servers: an attach hot-plugs the volume into the VM (made
 // on first attach, as large as the Cinder volume), a detach unplugs it,
 // and Nova's power actions act on the VMs (PowerOptions.Power). Every two
@@ -46,18 +54,18 @@ func CloudServers(st *State) []fakeopenstack.Server {
 // Nova's power-state sync stops the server of a VM that died by itself
 // (SHUTOFF), or one running while Nova has it stopped. It writes the
 // clouds.yaml once it listens, and runs until ctx ends.
-func (l *Lab) ServeOpenStack(ctx context.Context, o PowerOptions) error {
-	st, err := l.requireState()
+func Serve(ctx context.Context, l *lab.Lab, o PowerOptions) error {
+	st, err := l.RequireState()
 	if err != nil {
 		return err
 	}
 	// The VMs this process powers on are its children, reaped when they
 	// end.
-	if err := becomeSubreaper(); err != nil {
-		l.logf("cannot adopt the VMs it starts (%v): a VM that ends stays a zombie until its parent reaps it", err)
+	if err := proc.BecomeSubreaper(); err != nil {
+		logf(l, "cannot adopt the VMs it starts (%v): a VM that ends stays a zombie until its parent reaps it", err)
 	}
 	var cloud *fakeopenstack.Cloud
-	servers := CloudServers(st)
+	servers := Servers(st)
 	for i, n := range st.Nodes {
 		if !l.Running(n) {
 			servers[i].Status = "SHUTOFF"
@@ -69,7 +77,7 @@ func (l *Lab) ServeOpenStack(ctx context.Context, o PowerOptions) error {
 		DetachLatency: 100 * time.Millisecond,
 		PowerLatency:  200 * time.Millisecond,
 		Attach: func(ctx context.Context, a fakeopenstack.Attachment) error {
-			sizeMiB := DefaultVolumeMiB
+			sizeMiB := lab.DefaultVolumeMiB
 			if v, ok := cloud.Volume(a.VolumeID); ok && v.Size > 0 {
 				sizeMiB = v.Size * 1024
 			}
@@ -79,7 +87,7 @@ func (l *Lab) ServeOpenStack(ctx context.Context, o PowerOptions) error {
 			return l.Detach(ctx, a.VolumeID, []string{a.ServerName})
 		},
 		Power: func(ctx context.Context, p fakeopenstack.PowerRequest) error {
-			return l.power(ctx, o, p)
+			return power(ctx, l, o, p)
 		},
 	})
 	if err != nil {
@@ -91,10 +99,10 @@ func (l *Lab) ServeOpenStack(ctx context.Context, o PowerOptions) error {
 	}
 	cloud.Start(ln)
 	defer cloud.Close()
-	if err := cloud.WriteCloudsYAML(l.cloudsYAML(), CloudName, ""); err != nil {
+	if err := cloud.WriteCloudsYAML(CloudsYAML(l), Name, ""); err != nil {
 		return err
 	}
-	l.logf("OpenStack (Keystone, Nova, Cinder) on %s; clouds.yaml %s", cloud.URL(), l.cloudsYAML())
+	logf(l, "OpenStack (Keystone, Nova, Cinder) on %s; clouds.yaml %s", cloud.URL(), CloudsYAML(l))
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	ids := map[string]string{} // node name → server ID
@@ -107,12 +115,12 @@ func (l *Lab) ServeOpenStack(ctx context.Context, o PowerOptions) error {
 			return nil
 		case <-tick.C:
 		}
-		reapChildren()
+		proc.Reap()
 		st, err := l.State()
 		if err != nil || st == nil {
 			continue
 		}
-		for i, s := range CloudServers(st) {
+		for i, s := range Servers(st) {
 			n := st.Nodes[i]
 			id, known := ids[s.Name]
 			switch {
@@ -121,53 +129,53 @@ func (l *Lab) ServeOpenStack(ctx context.Context, o PowerOptions) error {
 				// does not run yet would be stopped by the sync below.
 				if added, err := cloud.AddServer(s); err == nil {
 					ids[s.Name] = added.ID
-					l.logf("server %s added", s.Name)
+					logf(l, "server %s added", s.Name)
 				}
 			case known:
 				if cloud.SyncPowerState(id, func() bool { return l.Running(n) }) {
-					l.logf("power-state sync: %s's VM does not match Nova's state: Nova stops the server", s.Name)
+					logf(l, "power-state sync: %s's VM does not match Nova's state: Nova stops the server", s.Name)
 				}
 			}
 		}
 	}
 }
 
-// StartOpenStack runs ServeOpenStack in the background (a process of the
+// Start runs Serve in the background (a process of the
 // lab, stopped by `down`) unless it runs already, and returns the path of
 // the clouds.yaml once the cloud answers.
-func (l *Lab) StartOpenStack(ctx context.Context, o PowerOptions) (string, error) {
-	if _, err := l.requireState(); err != nil {
+func Start(ctx context.Context, l *lab.Lab, o PowerOptions) (string, error) {
+	if _, err := l.RequireState(); err != nil {
 		return "", err
 	}
-	if ownedAlive(readPID(l.openstackPID()), l.marker()) {
-		return l.cloudsYAML(), nil
+	if proc.Alive(proc.ReadPID(pidFile(l)), l.Marker()) {
+		return CloudsYAML(l), nil
 	}
-	os.Remove(l.cloudsYAML())
-	logf, err := os.Create(l.openstackLog())
+	os.Remove(CloudsYAML(l))
+	log, err := os.Create(logFile(l))
 	if err != nil {
-		return "", fmt.Errorf("create %s: %w", l.openstackLog(), err)
+		return "", fmt.Errorf("create %s: %w", logFile(l), err)
 	}
-	defer logf.Close()
+	defer log.Close()
 	// The lab directory with its slash: the marker `down` looks for.
-	cmd := exec.Command(l.Executable, append([]string{"openstack", "--serve", "--lab", l.marker()}, o.flags()...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd := exec.Command(l.Executable, append([]string{"openstack", "--serve", "--lab", l.Marker()}, o.Flags()...)...)
+	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("start the lab's OpenStack: %w", err)
 	}
-	if err := os.WriteFile(l.openstackPID(), []byte(fmt.Sprintln(cmd.Process.Pid)), 0o644); err != nil {
+	if err := os.WriteFile(pidFile(l), []byte(fmt.Sprintln(cmd.Process.Pid)), 0o644); err != nil {
 		return "", err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.After(30 * time.Second)
 	for {
-		if _, err := os.Stat(l.cloudsYAML()); err == nil {
-			return l.cloudsYAML(), nil
+		if _, err := os.Stat(CloudsYAML(l)); err == nil {
+			return CloudsYAML(l), nil
 		}
 		select {
 		case err := <-exited:
-			b, _ := os.ReadFile(l.openstackLog())
+			b, _ := os.ReadFile(logFile(l))
 			return "", fmt.Errorf("the lab's OpenStack exited (%v):\n%s", err, tail(string(b), 20))
 		case <-deadline:
 			return "", errors.New("the lab's OpenStack did not write its clouds.yaml within 30 s")
@@ -178,41 +186,28 @@ func (l *Lab) StartOpenStack(ctx context.Context, o PowerOptions) (string, error
 	}
 }
 
-func cmdOpenStack(ctx context.Context, name string, args []string) error {
-	c := newFlags(name)
-	serve := c.fs.Bool("serve", false, "serve in the foreground (what the background process runs)")
-	var o PowerOptions
-	c.fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout,
-		"os-stop: how long the guest has to power off after the ACPI power button, before it is forced off (Nova's shutdown_timeout)")
-	c.fs.DurationVar(&o.ShutdownRetryInterval, "shutdown-retry-interval", DefaultShutdownRetryInterval,
-		"os-stop: press the power button again this often (Nova's shutdown_retry_interval)")
-	c.fs.DurationVar(&o.SoftRebootTimeout, "soft-reboot-timeout", DefaultSoftRebootTimeout,
-		"a SOFT reboot becomes HARD if the guest has not powered off by then (Nova's wait_soft_reboot_seconds)")
-	if err := c.parse(args); err != nil {
-		return err
-	}
-	l := c.lab()
-	if *serve {
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		return l.ServeOpenStack(ctx, o)
-	}
-	path, err := l.StartOpenStack(ctx, o)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "lab: OpenStack of the lab in %s: use OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s\n", filepath.Base(l.Dir), path, CloudName)
-	fmt.Println(path)
-	return nil
-}
-
-// flags are the openstack command's flags that give o to the background
-// process.
-func (o PowerOptions) flags() []string {
+// Flags are the command-line flags of `lab openstack` that give o to the
+// background process.
+func (o PowerOptions) Flags() []string {
 	o = o.withDefaults()
 	return []string{
 		"--shutdown-timeout", o.ShutdownTimeout.String(),
 		"--shutdown-retry-interval", o.ShutdownRetryInterval.String(),
 		"--soft-reboot-timeout", o.SoftRebootTimeout.String(),
 	}
+}
+
+func logf(l *lab.Lab, format string, args ...any) {
+	if l.Out != nil {
+		fmt.Fprintf(l.Out, "lab: "+format+"\n", args...)
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -1,4 +1,4 @@
-package lab
+package cloud
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cinder-multiattach/cinder.multiattach/internal/fakeopenstack"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
 )
 
 // PowerOptions are the settings of the lab's compute host, named after
@@ -135,106 +137,24 @@ func (o PowerOptions) cleanShutdown(ctx context.Context, d domain, timeout, retr
 	}
 }
 
-// nodeDomain is a lab node's VM: its qemu process, QMP socket, disk and
-// the volumes the lab's state attaches to it.
+// nodeDomain is a lab node's VM.
 type nodeDomain struct {
-	l    *Lab
+	l    *lab.Lab
 	name string
 }
 
-// shutdownQMPTimeout bounds the power button: a frozen qemu accepts the
-// QMP connection and never answers.
-const shutdownQMPTimeout = 5 * time.Second
-
-func (d nodeDomain) node() Node { return Node{Name: d.name} } // the files need only the name
-
-func (d nodeDomain) Running() bool { return d.l.Running(d.node()) }
-
-func (d nodeDomain) Shutdown(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, shutdownQMPTimeout)
-	defer cancel()
-	q, err := DialQMP(ctx, d.l.qmpSocket(d.node()))
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	_, err = q.Execute(ctx, "system_powerdown", nil)
-	return err
-}
-
-func (d nodeDomain) Destroy(ctx context.Context) error {
-	st, unlock, err := d.l.lockState(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	n, err := st.Node(d.name)
-	if err != nil {
-		return err
-	}
-	return d.l.destroy(ctx, n)
-}
-
-func (d nodeDomain) Launch(ctx context.Context) error {
-	st, unlock, err := d.l.lockState(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	n, err := st.Node(d.name)
-	if err != nil {
-		return err
-	}
-	reapChildren() // a qemu that powered off by itself
-	if err := d.l.startNode(ctx, st, n); err != nil {
-		return err
-	}
-	return d.l.checkRunning(ctx, n)
-}
-
-// destroy ends node's qemu at once (SIGKILL stops a frozen one too) and
-// returns once it is gone, reaped if it is this process's child, and its
-// lock on the node's disk released: a new qemu can open it.
-func (l *Lab) destroy(ctx context.Context, n Node) error {
-	if pid := l.PID(n); pid != 0 {
-		if err := killProcess(pid, l.marker()); err != nil {
-			return fmt.Errorf("destroy %s's VM: %w", n.Name, err)
-		}
-		l.logf("%s's VM destroyed (pid %d)", n.Name, pid)
-	}
-	reapChildren()
-	if err := waitUnlocked(ctx, l.overlay(n), 10*time.Second); err != nil {
-		return fmt.Errorf("destroy %s's VM: %w", n.Name, err)
-	}
-	return nil
-}
-
-// checkRunning asks node's new qemu whether its VM runs.
-func (l *Lab) checkRunning(ctx context.Context, n Node) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	q, err := DialQMP(ctx, l.qmpSocket(n))
-	if err != nil {
-		return fmt.Errorf("%s's new VM: %w", n.Name, err)
-	}
-	defer q.Close()
-	status, err := queryStatus(ctx, q)
-	if err != nil {
-		return fmt.Errorf("%s's new VM: %w", n.Name, err)
-	}
-	if status != "running" {
-		return fmt.Errorf("%s's new VM is %s, not running", n.Name, status)
-	}
-	return nil
-}
+func (d nodeDomain) Running() bool                      { return d.l.Running(lab.Node{Name: d.name}) }
+func (d nodeDomain) Shutdown(ctx context.Context) error { return d.l.PressPowerButton(ctx, d.name) }
+func (d nodeDomain) Destroy(ctx context.Context) error  { return d.l.Destroy(ctx, d.name) }
+func (d nodeDomain) Launch(ctx context.Context) error   { return d.l.Launch(ctx, d.name) }
 
 // errNoNode is the Power callback's answer for a server the lab has no
 // node for.
 var errNoNode = errors.New("the lab has no node for this server")
 
 // power is the Power callback of the lab's Nova.
-func (l *Lab) power(ctx context.Context, o PowerOptions, p fakeopenstack.PowerRequest) error {
-	st, err := l.requireState()
+func power(ctx context.Context, l *lab.Lab, o PowerOptions, p fakeopenstack.PowerRequest) error {
+	st, err := l.RequireState()
 	if err != nil {
 		return err
 	}
@@ -242,17 +162,17 @@ func (l *Lab) power(ctx context.Context, o PowerOptions, p fakeopenstack.PowerRe
 		return fmt.Errorf("%w: %s", errNoNode, p.ServerName)
 	}
 	t0 := time.Now()
-	l.logf("%s: %s (request %s)", p.ServerName, p.Action, p.RequestID)
+	logf(l, "%s: %s (request %s)", p.ServerName, p.Action, p.RequestID)
 	err = o.Power(ctx, p.Action, nodeDomain{l: l, name: p.ServerName})
-	reapChildren() // a VM that powered off
+	proc.Reap() // a VM that powered off
 	if err != nil {
-		l.logf("%s: %s failed after %.1f s: %v", p.ServerName, p.Action, time.Since(t0).Seconds(), err)
+		logf(l, "%s: %s failed after %.1f s: %v", p.ServerName, p.Action, time.Since(t0).Seconds(), err)
 		return err
 	}
 	state := "running"
-	if !l.Running(Node{Name: p.ServerName}) {
+	if !l.Running(lab.Node{Name: p.ServerName}) {
 		state = "off"
 	}
-	l.logf("%s: %s done in %.1f s, VM %s", p.ServerName, p.Action, time.Since(t0).Seconds(), state)
+	logf(l, "%s: %s done in %.1f s, VM %s", p.ServerName, p.Action, time.Since(t0).Seconds(), state)
 	return nil
 }

@@ -1,22 +1,20 @@
-package lab
+package cloud
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cinder-multiattach/cinder.multiattach/internal/fakeopenstack"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
 )
 
 // fakeDomain is a VM whose guest powers off after a number of presses of
@@ -191,27 +189,50 @@ func TestPowerOptionsDefaultsAndFlags(t *testing.T) {
 	if o.ShutdownTimeout != 60*time.Second || o.ShutdownRetryInterval != 10*time.Second || o.SoftRebootTimeout != 120*time.Second {
 		t.Errorf("defaults = %+v, want Nova's 60 s, 10 s, 120 s", o)
 	}
-	flags := PowerOptions{ShutdownTimeout: 5 * time.Second}.flags()
+	flags := PowerOptions{ShutdownTimeout: 5 * time.Second}.Flags()
 	want := []string{"--shutdown-timeout", "5s", "--shutdown-retry-interval", "10s", "--soft-reboot-timeout", "2m0s"}
 	if !reflect.DeepEqual(flags, want) {
 		t.Errorf("flags = %q, want %q", flags, want)
 	}
 }
 
+// testLab is a lab directory whose state says three nodes are up, with
+// no VM running.
+func testLab(t *testing.T) *lab.Lab {
+	l := &lab.Lab{Dir: t.TempDir()}
+	b, err := json.Marshal(testState())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Dir, "lab.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func testState() *lab.State {
+	return &lab.State{
+		PortBase:  22000,
+		Image:     "/cache/images/debian12-abc",
+		MemoryMiB: 1280,
+		Accel:     "tcg",
+		Nodes:     []lab.Node{{Index: 1, Name: "node1"}, {Index: 2, Name: "node2"}, {Index: 3, Name: "node3"}},
+		Volumes: []lab.Volume{
+			{ID: "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10", SizeMiB: 1024, Attached: []string{"node1", "node2"}},
+		},
+	}
+}
+
 // TestPowerCallbackNodes: the lab's Nova acts only on its nodes, and a
 // node that is off is destroyed as a no-op.
 func TestPowerCallbackNodes(t *testing.T) {
-	dir := t.TempDir()
-	l := &Lab{Dir: dir}
-	if err := saveState(l.statePath(), testState()); err != nil {
-		t.Fatal(err)
-	}
-	err := l.power(context.Background(), fastPower, fakeopenstack.PowerRequest{Action: fakeopenstack.HardReboot, ServerName: "node9"})
+	l := testLab(t)
+	err := power(context.Background(), l, fastPower, fakeopenstack.PowerRequest{Action: fakeopenstack.HardReboot, ServerName: "node9"})
 	if !errors.Is(err, errNoNode) {
 		t.Errorf("a server with no node: %v", err)
 	}
 	// node2's VM is off: a stop has nothing to do.
-	if err := l.power(context.Background(), fastPower, fakeopenstack.PowerRequest{Action: fakeopenstack.PowerOff, ServerName: "node2"}); err != nil {
+	if err := power(context.Background(), l, fastPower, fakeopenstack.PowerRequest{Action: fakeopenstack.PowerOff, ServerName: "node2"}); err != nil {
 		t.Errorf("stop of a VM that is off: %v", err)
 	}
 	d := nodeDomain{l: l, name: "node2"}
@@ -223,160 +244,10 @@ func TestPowerCallbackNodes(t *testing.T) {
 	}
 }
 
-// TestKillFrozenProcess: SIGKILL ends a process stopped by SIGSTOP, as a
-// frozen qemu is.
-func TestKillFrozenProcess(t *testing.T) {
-	marker := "/lab-test-" + fmt.Sprint(time.Now().UnixNano()) + "/"
-	cmd := exec.Command("sh", "-c", "sleep 30", marker)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	pid := cmd.Process.Pid
-	for deadline := time.Now().Add(5 * time.Second); !ownedAlive(pid, marker); {
-		if time.Now().After(deadline) {
-			t.Fatal("own process not recognised")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGSTOP)
-	for deadline := time.Now().Add(5 * time.Second); !frozen(pid); {
-		if time.Now().After(deadline) {
-			t.Fatalf("state %c after SIGSTOP", procState(pid))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !ownedAlive(pid, marker) {
-		t.Error("a frozen process is not alive")
-	}
-	if err := killProcess(pid, marker); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-waited; err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Errorf("wait = %v, want killed", err)
-	}
-	if procState(pid) != 0 || frozen(pid) {
-		t.Errorf("state after kill and wait: %c", procState(pid))
-	}
-}
-
-// TestReapChildren: an exited qemu that is this process's child is
-// reaped; a running one, and any other child, are left alone.
-func TestReapChildren(t *testing.T) {
-	qemu := filepath.Join(t.TempDir(), "qemu-system-x86_64")
-	if err := os.Symlink("/bin/sleep", qemu); err != nil {
-		t.Fatal(err)
-	}
-	start := func(path string) int {
-		pid, err := syscall.ForkExec(path, []string{path, "30"}, &syscall.ProcAttr{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pid
-	}
-	dead, alive, other := start(qemu), start(qemu), start("/bin/sleep")
-	defer func() {
-		for _, pid := range []int{dead, alive, other} {
-			syscall.Kill(pid, syscall.SIGKILL)
-			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, 0, nil)
-		}
-	}()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", dead))
-		if comm, _, _ := parseStat(b); comm == "qemu-system-x86" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the child never ran as qemu-system-x86: %s", b)
-		}
-	}
-	syscall.Kill(dead, syscall.SIGKILL)
-	syscall.Kill(other, syscall.SIGKILL)
-	for deadline := time.Now().Add(5 * time.Second); procState(dead) != 'Z' || procState(other) != 'Z'; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("killed children in states %c, %c", procState(dead), procState(other))
-		}
-	}
-	reapChildren()
-	if procState(dead) != 0 {
-		t.Errorf("the exited qemu is not reaped: state %c", procState(dead))
-	}
-	if procState(alive) == 0 || procState(alive) == 'Z' {
-		t.Errorf("the running qemu: state %c", procState(alive))
-	}
-	if procState(other) != 'Z' {
-		t.Errorf("another child was reaped: state %c", procState(other))
-	}
-}
-
-func TestParseStat(t *testing.T) {
-	comm, state, ppid := parseStat([]byte("4242 (a (b) c) S 17 4242 4242 0 -1 4194560"))
-	if comm != "a (b) c" || state != 'S' || ppid != 17 {
-		t.Errorf("parseStat = %q %c %d", comm, state, ppid)
-	}
-	if comm, state, ppid := parseStat([]byte("garbage")); comm != "" || state != 0 || ppid != 0 {
-		t.Errorf("parseStat(garbage) = %q %c %d", comm, state, ppid)
-	}
-}
-
-func TestLocksOn(t *testing.T) {
-	procLocks := `1: POSIX  ADVISORY  WRITE 11878 fe:00:398607 0 EOF
-2: OFDLCK ADVISORY  READ -1 fe:00:5399215 100 101
-3: OFDLCK ADVISORY  READ -1 fe:00:5399215 201 201
-3: -> OFDLCK ADVISORY  WRITE -1 fe:00:5399215 201 201
-4: FLOCK  ADVISORY  WRITE 123 08:11:5399215 0 EOF
-`
-	dev := unix.Mkdev(0xfe, 0)
-	if n := locksOn(procLocks, dev, 5399215); n != 2 {
-		t.Errorf("locks on fe:00:5399215 = %d, want 2 (a blocked request holds nothing)", n)
-	}
-	if n := locksOn(procLocks, unix.Mkdev(8, 0x11), 5399215); n != 1 {
-		t.Errorf("locks on 08:11:5399215 = %d, want 1", n)
-	}
-	if n := locksOn(procLocks, dev, 1); n != 0 {
-		t.Errorf("locks on another inode = %d", n)
-	}
-}
-
-// TestWaitUnlocked takes an OFD lock as QEMU does on its images.
-func TestWaitUnlocked(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "disk.qcow2")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: 0, Start: 100, Len: 1}
-	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := waitUnlocked(ctx, path, 100*time.Millisecond); err == nil || !strings.Contains(err.Error(), "still locked") {
-		t.Errorf("locked image: %v", err)
-	}
-	f.Close()
-	if err := waitUnlocked(ctx, path, time.Second); err != nil {
-		t.Errorf("image closed: %v", err)
-	}
-	if err := waitUnlocked(ctx, path+".missing", time.Second); err != nil {
-		t.Errorf("no image: %v", err)
-	}
-}
-
-func TestQueryStatus(t *testing.T) {
-	path, got := fakeQMP(t, map[string]string{
-		"query-status": `{"return": {"status": "running", "singlestep": false, "running": true}}`,
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	q, err := DialQMP(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	<-got
-	if s, err := queryStatus(ctx, q); s != "running" || err != nil {
-		t.Errorf("queryStatus = %q, %v", s, err)
+func TestCloudServers(t *testing.T) {
+	servers := Servers(testState())
+	if len(servers) != 3 || servers[1].Name != "node2" ||
+		!reflect.DeepEqual(servers[1].Addresses, map[string][]string{"private": {"192.168.100.12"}}) {
+		t.Errorf("servers = %+v", servers)
 	}
 }

@@ -1,4 +1,9 @@
-package lab
+// Package image is the lab's guest image: a Debian root file system built
+// with mmdebstrap from a recipe (packages, customize.sh), its kernel and
+// initrd booted directly, an SSH key, and the flat apt repository of the
+// cluster packages the lab serves to its guests; images are cached under
+// the hash of their recipe.
+package image
 
 import (
 	"context"
@@ -6,15 +11,15 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
 )
 
 //go:embed customize.sh
@@ -99,8 +104,8 @@ func (im Image) Key() string        { return filepath.Join(im.Dir, "id_ed25519")
 func (im Image) RepoDir() string    { return filepath.Join(im.Dir, "repo") }
 func (im Image) recipePath() string { return filepath.Join(im.Dir, "recipe.json") }
 
-// ImageFor is where the image of r lives in cacheDir.
-func ImageFor(cacheDir string, r Recipe) Image {
+// For is where the image of r lives in cacheDir.
+func For(cacheDir string, r Recipe) Image {
 	return Image{Dir: filepath.Join(cacheDir, "images", r.ID())}
 }
 
@@ -115,7 +120,7 @@ func (im Image) Ready() bool {
 // returns it. Concurrent builds of one cache wait for each other; a build
 // that was interrupted leaves only a scratch directory, removed by the next.
 func Build(ctx context.Context, cacheDir string, r Recipe, log io.Writer) (Image, bool, error) {
-	im := ImageFor(cacheDir, r)
+	im := For(cacheDir, r)
 	if im.Ready() {
 		return im, false, nil
 	}
@@ -123,7 +128,7 @@ func Build(ctx context.Context, cacheDir string, r Recipe, log io.Writer) (Image
 	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
 		return im, false, fmt.Errorf("create image cache: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(imagesDir, ".lock"), log, "another image build")
+	unlock, err := proc.LockFile(ctx, filepath.Join(imagesDir, ".lock"), log, "another image build")
 	if err != nil {
 		return im, false, err
 	}
@@ -215,34 +220,4 @@ func copyFile(from, to string) error {
 		return fmt.Errorf("copy %s to %s: %w", from, to, err)
 	}
 	return out.Close()
-}
-
-// lockFile takes an exclusive flock on path, telling log once if it has to
-// wait for what. The returned function releases it.
-func lockFile(ctx context.Context, path string, log io.Writer, holder string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
-	}
-	told := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if !told && log != nil {
-			fmt.Fprintf(log, "lab: waiting for %s to finish (%s)\n", holder, path)
-			told = true
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for %s: %w", path, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }

@@ -1,8 +1,4 @@
-// Package lab runs a multi-attach cluster of real VMs on one machine: a
-// Debian guest image, qemu VMs on a private L2, shared raw volumes
-// hot-plugged through QMP as Nova does, and the Ansible inventory that
-// points at them.
-package lab
+package image
 
 import (
 	"fmt"

@@ -1,4 +1,9 @@
-package lab
+// Package proc keeps track of the lab's processes, which outlive the
+// command that starts them: pid files, a marker in the command line that
+// tells the lab's processes from others (a pid file outlives its process),
+// stopping and killing (a Frozen one too), reaping those adopted as a
+// subreaper, and the locks processes hold on files.
+package proc
 
 import (
 	"bytes"
@@ -15,8 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readPID reads a pid file; a missing or empty file is pid 0.
-func readPID(path string) int {
+// ReadPID reads a pid file; a missing or empty file is pid 0.
+func ReadPID(path string) int {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
@@ -28,10 +33,10 @@ func readPID(path string) int {
 	return pid
 }
 
-// ownedAlive reports whether pid is a live process (not a zombie) whose
+// Alive reports whether pid is a live process (not a zombie) whose
 // command line contains marker (the lab directory): a pid file outlives its
 // process, and the pid may since belong to someone else.
-func ownedAlive(pid int, marker string) bool {
+func Alive(pid int, marker string) bool {
 	if pid <= 1 {
 		return false
 	}
@@ -49,26 +54,26 @@ func ownedAlive(pid int, marker string) bool {
 	return err == nil && bytes.Contains(cmdline, []byte(marker))
 }
 
-// stopProcess ends pid if it is still ours: SIGTERM, then SIGKILL after
+// Stop ends pid if it is still ours: SIGTERM, then SIGKILL after
 // grace. It returns once the process is gone.
-func stopProcess(pid int, marker string, grace time.Duration) error {
-	if !ownedAlive(pid, marker) {
+func Stop(pid int, marker string, grace time.Duration) error {
+	if !Alive(pid, marker) {
 		return nil
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && err != syscall.ESRCH {
 		return fmt.Errorf("stop process %d: %w", pid, err)
 	}
 	if waitGone(pid, marker, grace) {
-		reapChildren()
+		Reap()
 		return nil
 	}
-	return killProcess(pid, marker)
+	return Kill(pid, marker)
 }
 
-// killProcess ends pid at once (SIGKILL), as a power cut would. A process
-// stopped by SIGSTOP (a frozen VM) dies too: SIGKILL wakes it.
-func killProcess(pid int, marker string) error {
-	if !ownedAlive(pid, marker) {
+// Kill ends pid at once (SIGKILL), as a power cut would. A process
+// stopped by SIGSTOP (a Frozen VM) dies too: SIGKILL wakes it.
+func Kill(pid int, marker string) error {
+	if !Alive(pid, marker) {
 		return nil
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
@@ -77,14 +82,14 @@ func killProcess(pid int, marker string) error {
 	if !waitGone(pid, marker, 10*time.Second) {
 		return fmt.Errorf("process %d is still there 10 s after SIGKILL", pid)
 	}
-	reapChildren()
+	Reap()
 	return nil
 }
 
 func waitGone(pid int, marker string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if !ownedAlive(pid, marker) {
+		if !Alive(pid, marker) {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -94,9 +99,9 @@ func waitGone(pid int, marker string, d time.Duration) bool {
 	}
 }
 
-// procState is the state letter of pid in /proc/pid/stat (R, S, D, T, Z,
+// State is the state letter of pid in /proc/pid/stat (R, S, D, T, Z,
 // ...), 0 when there is no such process.
-func procState(pid int) byte {
+func State(pid int) byte {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -105,39 +110,38 @@ func procState(pid int) byte {
 	return state
 }
 
-// frozen reports whether pid is stopped by a signal (SIGSTOP): alive, and
+// Frozen reports whether pid is stopped by a signal (SIGSTOP): alive, and
 // running nothing.
-func frozen(pid int) bool {
-	s := procState(pid)
+func Frozen(pid int) bool {
+	s := State(pid)
 	return s == 'T' || s == 't'
 }
 
-// launches serialises the starts of qemu with reapChildren: while a
-// qemu that os/exec waits for runs, an exited one would look the same as
-// those this process adopted.
-var launches sync.Mutex
+// launches holds Reap off while a qemu that os/exec waits for runs: an
+// exited one would look the same as those this process adopted.
+var launches sync.RWMutex
 
-// becomeSubreaper makes this process adopt the VMs it starts (QEMU
+// BecomeSubreaper makes this process adopt the VMs it starts (QEMU
 // daemonizes, and its daemon is adopted by the nearest subreaper), so that
 // it can reap them when they end: pid 1 of a container may never reap
 // anything.
-func becomeSubreaper() error {
+func BecomeSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
-// runQEMU runs qemu-system-x86_64, which daemonizes once the VM runs.
-func runQEMU(ctx context.Context, args ...string) error {
-	launches.Lock()
-	defer launches.Unlock()
-	_, err := run(ctx, "", "qemu-system-x86_64", args...)
-	return err
+// HoldReaping keeps Reap from running until the returned function is
+// called: hold it from the start of a qemu this process runs (and waits
+// for) until the wait.
+func HoldReaping() (release func()) {
+	launches.RLock()
+	return launches.RUnlock
 }
 
-// reapChildren reaps this process's children that are exited qemus: VMs
+// Reap reaps this process's children that are exited qemus: VMs
 // that ended, and the middle process of QEMU's double fork, both adopted
 // by a subreaper. Other children are left to whoever started them (os/exec
 // waits for its own): a wait for any child would take their exit status.
-func reapChildren() {
+func Reap() {
 	launches.Lock()
 	defer launches.Unlock()
 	entries, _ := os.ReadDir("/proc")
@@ -174,9 +178,9 @@ func parseStat(stat []byte) (comm string, state byte, ppid int) {
 	return string(stat[open+1 : end]), f[0][0], ppid
 }
 
-// waitUnlocked waits until no process holds a lock on path (an image file
+// WaitUnlocked waits until no process holds a lock on path (an image file
 // QEMU locks while it has it open), for at most timeout.
-func waitUnlocked(ctx context.Context, path string, timeout time.Duration) error {
+func WaitUnlocked(ctx context.Context, path string, timeout time.Duration) error {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -221,9 +225,9 @@ func locksOn(procLocks string, dev, ino uint64) int {
 	return n
 }
 
-// processesWith lists the live processes whose command line contains all
+// With lists the live processes whose command line contains all
 // of markers.
-func processesWith(markers ...string) []int {
+func With(markers ...string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
@@ -239,15 +243,15 @@ func processesWith(markers ...string) []int {
 		for _, m := range markers {
 			all = all && bytes.Contains(cmdline, []byte(m))
 		}
-		if all && ownedAlive(pid, markers[0]) {
+		if all && Alive(pid, markers[0]) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// rssKiB is the resident memory of pid in KiB (0 if unknown).
-func rssKiB(pid int) int {
+// RSSKiB is the resident memory of pid in KiB (0 if unknown).
+func RSSKiB(pid int) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0

@@ -1,4 +1,7 @@
-package lab
+// Package qmp is a client of QEMU's Machine Protocol: one connection to a
+// VM's QMP socket, commands and their answers, asynchronous events
+// skipped.
+package qmp
 
 import (
 	"bufio"
@@ -9,21 +12,21 @@ import (
 	"time"
 )
 
-// QMP is a client of one VM's QEMU Machine Protocol socket.
-type QMP struct {
+// Client is a client of one VM's QEMU Machine Protocol socket.
+type Client struct {
 	conn net.Conn
 	r    *bufio.Reader
 }
 
-// DialQMP connects to the socket at path and leaves capabilities
+// Dial connects to the socket at path and leaves capabilities
 // negotiation mode, so that commands can be executed.
-func DialQMP(ctx context.Context, path string) (*QMP, error) {
+func Dial(ctx context.Context, path string) (*Client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("connect to QMP %s: %w", path, err)
 	}
-	q := &QMP{conn: conn, r: bufio.NewReader(conn)}
+	q := &Client{conn: conn, r: bufio.NewReader(conn)}
 	if err := q.setDeadline(ctx); err != nil {
 		conn.Close()
 		return nil, err
@@ -44,9 +47,9 @@ func DialQMP(ctx context.Context, path string) (*QMP, error) {
 	return q, nil
 }
 
-func (q *QMP) Close() error { return q.conn.Close() }
+func (q *Client) Close() error { return q.conn.Close() }
 
-func (q *QMP) setDeadline(ctx context.Context) error {
+func (q *Client) setDeadline(ctx context.Context) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(30 * time.Second)
@@ -54,7 +57,7 @@ func (q *QMP) setDeadline(ctx context.Context) error {
 	return q.conn.SetDeadline(deadline)
 }
 
-func (q *QMP) read(v any) error {
+func (q *Client) read(v any) error {
 	line, err := q.r.ReadBytes('\n')
 	if err != nil {
 		return err
@@ -62,18 +65,18 @@ func (q *QMP) read(v any) error {
 	return json.Unmarshal(line, v)
 }
 
-// QMPError is an error answer from QEMU.
-type QMPError struct {
+// Error is an error answer from QEMU.
+type Error struct {
 	Command string
 	Class   string `json:"class"`
 	Desc    string `json:"desc"`
 }
 
-func (e *QMPError) Error() string { return fmt.Sprintf("QMP %s: %s (%s)", e.Command, e.Desc, e.Class) }
+func (e *Error) Error() string { return fmt.Sprintf("QMP %s: %s (%s)", e.Command, e.Desc, e.Class) }
 
 // Execute runs one command and returns its "return" value. Asynchronous
 // events that arrive meanwhile are skipped.
-func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMessage, error) {
+func (q *Client) Execute(ctx context.Context, command string, args any) (json.RawMessage, error) {
 	if err := q.setDeadline(ctx); err != nil {
 		return nil, err
 	}
@@ -91,7 +94,7 @@ func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMe
 	for {
 		var resp struct {
 			Return json.RawMessage `json:"return"`
-			Error  *QMPError       `json:"error"`
+			Error  *Error          `json:"error"`
 			Event  string          `json:"event"`
 		}
 		if err := q.read(&resp); err != nil {
@@ -109,9 +112,9 @@ func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMe
 	}
 }
 
-// queryStatus is the VM's run state as QEMU reports it: running, paused,
+// Status is the VM's run state as QEMU reports it: running, paused,
 // shutdown, ...
-func queryStatus(ctx context.Context, q *QMP) (string, error) {
+func (q *Client) Status(ctx context.Context) (string, error) {
 	raw, err := q.Execute(ctx, "query-status", nil)
 	if err != nil {
 		return "", err
@@ -123,4 +126,25 @@ func queryStatus(ctx context.Context, q *QMP) (string, error) {
 		return "", fmt.Errorf("QMP query-status: unexpected answer %s", raw)
 	}
 	return st.Status, nil
+}
+
+// HasDevice reports whether the VM has a device with id (device_add's id,
+// or -device id=).
+func (q *Client) HasDevice(ctx context.Context, id string) (bool, error) {
+	raw, err := q.Execute(ctx, "qom-list", map[string]any{"path": "/machine/peripheral"})
+	if err != nil {
+		return false, err
+	}
+	var props []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(raw, &props); err != nil {
+		return false, fmt.Errorf("qom-list: %w", err)
+	}
+	for _, p := range props {
+		if p.Name == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }

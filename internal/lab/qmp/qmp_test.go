@@ -1,4 +1,4 @@
-package lab
+package qmp_test
 
 import (
 	"bufio"
@@ -7,12 +7,13 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
-	"regexp"
+	"strings"
 	"testing"
 	"time"
-)
 
-var regexpQEMUID = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/qmp"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
+)
 
 // fakeQMP answers like QEMU: a greeting, then one answer per command, with
 // an event slipped in before the answer to qom-list.
@@ -60,7 +61,7 @@ func TestQMP(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	q, err := DialQMP(ctx, path)
+	q, err := qmp.Dial(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,16 +69,16 @@ func TestQMP(t *testing.T) {
 	if c := <-got; c != "qmp_capabilities " {
 		t.Errorf("first command = %q", c)
 	}
-	has, err := hasDevice(ctx, q, "dvol1")
+	has, err := q.HasDevice(ctx, "dvol1")
 	if err != nil || !has {
-		t.Errorf("hasDevice(dvol1) = %v, %v (the event before the answer must be skipped)", has, err)
+		t.Errorf("HasDevice(dvol1) = %v, %v (the event before the answer must be skipped)", has, err)
 	}
 	if c := <-got; c != `qom-list {"path":"/machine/peripheral"}` {
 		t.Errorf("qom-list request = %q", c)
 	}
-	_, err = q.Execute(ctx, "blockdev-add", VolumeDevice{ID: "vol1", Path: "/v"}.BlockdevOptions())
-	var qe *QMPError
-	if !errors.As(err, &qe) || qe.Class != "GenericError" || !containsFold(qe.Desc, "duplicate") {
+	_, err = q.Execute(ctx, "blockdev-add", volume.Device{ID: "vol1", Path: "/v"}.BlockdevOptions())
+	var qe *qmp.Error
+	if !errors.As(err, &qe) || qe.Class != "GenericError" || !strings.Contains(strings.ToLower(qe.Desc), "duplicate") {
 		t.Errorf("blockdev-add error = %v", err)
 	}
 	<-got
@@ -106,7 +107,24 @@ func TestQMPNotQMP(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := DialQMP(ctx, path); err == nil {
+	if _, err := qmp.Dial(ctx, path); err == nil {
 		t.Error("a socket that does not greet with QMP was accepted")
+	}
+}
+
+func TestQueryStatus(t *testing.T) {
+	path, got := fakeQMP(t, map[string]string{
+		"query-status": `{"return": {"status": "running", "singlestep": false, "running": true}}`,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q, err := qmp.Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	<-got
+	if s, err := q.Status(ctx); s != "running" || err != nil {
+		t.Errorf("Status = %q, %v", s, err)
 	}
 }

@@ -1,4 +1,4 @@
-package lab
+package vm
 
 import (
 	"context"
@@ -9,13 +9,16 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
 )
 
 // ChooseAccel returns the accelerator for the lab's VMs. "auto" uses KVM
 // only where it really boots the guest kernel quickly: some KVMs (a
 // paravirtual one, for instance) exist but cannot run a stock kernel, or
 // crawl. The probe runs once per kernel and its answer is cached.
-func ChooseAccel(ctx context.Context, want, cacheDir string, im Image, log io.Writer) string {
+func ChooseAccel(ctx context.Context, want, cacheDir string, im image.Image, log io.Writer) string {
 	if want == "tcg" || want == "kvm" {
 		return want
 	}
@@ -42,7 +45,7 @@ func ChooseAccel(ctx context.Context, want, cacheDir string, im Image, log io.Wr
 // probeKVM boots the kernel alone under KVM: without a root disk it panics
 // as soon as its drivers are up, which takes a second or two on a working
 // KVM.
-func probeKVM(ctx context.Context, im Image) (time.Duration, bool) {
+func probeKVM(ctx context.Context, im image.Image) (time.Duration, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "lab-kvm-probe-")
@@ -55,9 +58,8 @@ func probeKVM(ctx context.Context, im Image) (time.Duration, bool) {
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", im.Kernel(), "-append", "console=ttyS0 panic=-1",
 		"-serial", "file:"+console)
-	// Held until the probe is waited for: see reapChildren.
-	launches.Lock()
-	defer launches.Unlock()
+	// Held until the probe is waited for: see proc.Reap.
+	defer proc.HoldReaping()()
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, false

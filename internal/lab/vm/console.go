@@ -1,4 +1,4 @@
-package lab
+package vm
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,13 +14,14 @@ import (
 // consoleEscape (Ctrl-]) leaves the console, as in telnet.
 const consoleEscape = 0x1d
 
-// Console connects the terminal to node's serial console until Ctrl-] is
-// typed or the VM goes away. A terminal is put in raw mode meanwhile.
-func (l *Lab) Console(ctx context.Context, n Node, in *os.File, out io.Writer) error {
+// Console connects the terminal to the serial console of the VM called
+// name, at socket, until Ctrl-] is typed or the VM goes away. A terminal is
+// put in raw mode meanwhile.
+func Console(ctx context.Context, socket, name string, in *os.File, out io.Writer) error {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", l.serialSocket(n))
+	conn, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
-		return fmt.Errorf("%s's console: %w", n.Name, err)
+		return fmt.Errorf("%s's console: %w", name, err)
 	}
 	defer conn.Close()
 	if old, err := unix.IoctlGetTermios(int(in.Fd()), unix.TCGETS); err == nil {
@@ -33,7 +35,7 @@ func (l *Lab) Console(ctx context.Context, n Node, in *os.File, out io.Writer) e
 		if err := unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, &raw); err == nil {
 			defer unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, old)
 		}
-		fmt.Fprintf(out, "connected to %s's console; Ctrl-] leaves\r\n", n.Name)
+		fmt.Fprintf(out, "connected to %s's console; Ctrl-] leaves\r\n", name)
 	}
 	done := make(chan error, 2)
 	go func() {
@@ -69,4 +71,29 @@ func (l *Lab) Console(ctx context.Context, n Node, in *os.File, out io.Writer) e
 	case <-ctx.Done():
 		return nil
 	}
+}
+
+// ConsoleTail is the last n lines of a console log, without the terminal
+// control characters the guest prints.
+func ConsoleTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(no console log: %v)", err)
+	}
+	clean := strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || r >= ' ' {
+			return r
+		}
+		return -1
+	}, string(b))
+	return tail(clean, n)
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

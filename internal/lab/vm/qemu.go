@@ -1,16 +1,25 @@
-package lab
+// Package vm is one VM of the lab as a qemu process: its command line
+// (disk, NICs, serial console, QMP socket, cold-plugged volumes), its
+// start, the accelerator it runs with, its serial console and SSH.
+package vm
 
 import (
+	"context"
 	"fmt"
-	"regexp"
 	"strings"
+	"time"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/command"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
 )
 
 // VM is everything one node's qemu command line is made from.
 type VM struct {
 	Name           string
 	Index          int
-	Image          Image
+	Image          image.Image
 	Overlay        string
 	MemoryMiB      int
 	Accel          string // tcg or kvm
@@ -22,74 +31,7 @@ type VM struct {
 	SerialSocket   string
 	ConsoleLog     string
 	PIDFile        string
-	Volumes        []VolumeDevice // attached at start (cold plug)
-}
-
-// VolumeDevice is a shared volume as one VM sees it.
-type VolumeDevice struct {
-	ID   string // the Cinder volume id: the device's serial
-	Path string // the raw file on the host
-	Slot int    // its PCI slot, the same on every VM and at every boot
-}
-
-// ByIDPath is the path under which a guest sees a volume, as with Nova:
-// virtio-blk serials are 20 bytes long.
-func ByIDPath(volumeID string) string {
-	return "/dev/disk/by-id/virtio-" + serial20(volumeID)
-}
-
-func serial20(id string) string {
-	if len(id) > 20 {
-		return id[:20]
-	}
-	return id
-}
-
-var notNodeNameChar = regexp.MustCompile(`[^A-Za-z0-9_-]`)
-
-// NodeName is the QEMU block node name of a volume; DeviceID its device id.
-// Both derive from the serial, which must be unique among a VM's volumes
-// anyway.
-func (v VolumeDevice) NodeName() string {
-	return "v" + notNodeNameChar.ReplaceAllString(serial20(v.ID), "_")
-}
-func (v VolumeDevice) DeviceID() string {
-	return "d" + notNodeNameChar.ReplaceAllString(serial20(v.ID), "_")
-}
-
-// BlockdevOptions are the blockdev-add arguments of the volume: raw, opened
-// with O_DIRECT (cache=none) and thread-pool I/O, as Nova does for shared
-// volumes.
-func (v VolumeDevice) BlockdevOptions() map[string]any {
-	return map[string]any{
-		"driver":    "raw",
-		"node-name": v.NodeName(),
-		"cache":     map[string]any{"direct": true},
-		"file": map[string]any{
-			"driver":   "file",
-			"filename": v.Path,
-			"aio":      "threads",
-			"cache":    map[string]any{"direct": true},
-		},
-	}
-}
-
-// DeviceOptions are the device_add arguments: share-rw lets every VM open
-// the volume for writing while image locking still refuses an unshared
-// opener. The slot is fixed: left to QEMU, a hot-plugged disk takes a slot
-// before the root disk's, and after a reboot the guest names it vda.
-func (v VolumeDevice) DeviceOptions() map[string]any {
-	opts := map[string]any{
-		"driver":   "virtio-blk-pci",
-		"id":       v.DeviceID(),
-		"drive":    v.NodeName(),
-		"serial":   v.ID,
-		"share-rw": true,
-	}
-	if v.Slot != 0 { // 0: a volume recorded before slots were pinned
-		opts["addr"] = fmt.Sprintf("0x%x", v.Slot)
-	}
-	return opts
+	Volumes        []volume.Device // attached at start (cold plug)
 }
 
 // KernelCommandLine is what the guest kernel boots with: the node's name
@@ -109,7 +51,7 @@ func QEMUArgs(vm VM) []string {
 	mgmt := "user,id=mgmt,restrict=on,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:" + fmt.Sprint(vm.SSHPort) + "-:22"
 	if vm.RepoCommand != "" {
 		// QEMU's option parser takes ",," for a literal comma.
-		mgmt += ",guestfwd=tcp:" + RepoAddress + ":80-cmd:" + strings.ReplaceAll(vm.RepoCommand, ",", ",,")
+		mgmt += ",guestfwd=tcp:" + image.RepoAddress + ":80-cmd:" + strings.ReplaceAll(vm.RepoCommand, ",", ",,")
 	}
 	args := []string{
 		"-name", "lab-" + vm.Name,
@@ -160,4 +102,31 @@ func slotOption(slot int) string {
 		return ""
 	}
 	return fmt.Sprintf(",addr=0x%x", slot)
+}
+
+// OverlayArgs is the qemu-img command line of a node's copy-on-write disk.
+func OverlayArgs(base, overlay string) []string {
+	return []string{"create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, overlay}
+}
+
+// Start runs vm's qemu, which daemonizes once the VM runs, so that startup
+// errors reach the caller. The image lock of a qemu that was just killed
+// can outlive its pid for a moment: Start tries again for 5 s.
+func Start(ctx context.Context, vm VM) error {
+	for attempt := 1; ; attempt++ {
+		err := run(ctx, QEMUArgs(vm))
+		if err != nil && attempt < 10 && strings.Contains(err.Error(), `Failed to get "write" lock`) {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		return err
+	}
+}
+
+// run runs qemu-system-x86_64 with reaping held off: its exit must be
+// waited for here, not reaped as an adopted VM's.
+func run(ctx context.Context, args []string) error {
+	defer proc.HoldReaping()()
+	_, err := command.Exec{}.Run(ctx, "qemu-system-x86_64", args...)
+	return err
 }
