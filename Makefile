@@ -19,8 +19,12 @@ NEWEST := hack/controller newest
 # Each action plugin names its binary and platforms
 # (plugins/plugin_utils/go_module.py); hack/integration checks the tarball
 # against them. Any other cmd/<name> is a developer tool built into bin/.
-NODE_PLATFORMS := linux_amd64 linux_arm64
-CONTROLLER_PLATFORMS := $(NODE_PLATFORMS) darwin_amd64 darwin_arm64
+# (make demo builds only this machine's platform: PLATFORMS=linux_amd64)
+ALL_NODE_PLATFORMS := linux_amd64 linux_arm64
+ALL_CONTROLLER_PLATFORMS := $(ALL_NODE_PLATFORMS) darwin_amd64 darwin_arm64
+PLATFORMS ?= $(ALL_CONTROLLER_PLATFORMS)
+NODE_PLATFORMS := $(filter $(PLATFORMS),$(ALL_NODE_PLATFORMS))
+CONTROLLER_PLATFORMS := $(filter $(PLATFORMS),$(ALL_CONTROLLER_PLATFORMS))
 NODE_BINARIES := cluster_conf clusterfs
 CONTROLLER_BINARIES := openstack
 TOOLS := $(filter-out $(NODE_BINARIES) $(CONTROLLER_BINARIES),$(notdir $(wildcard cmd/*)))
