@@ -1,7 +1,6 @@
 package lab_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +20,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
 
 	"github.com/cinder-multiattach/cinder.multiattach/internal/fakeopenstack"
-	"github.com/cinder-multiattach/cinder.multiattach/internal/fence"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/cloud"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
@@ -36,7 +33,14 @@ import (
 // Nova's API as a fence agent and an operator would: a HARD reboot (by
 // fence_nova) of a node whose qemu is frozen, os-stop and os-start of the
 // other, and Nova's power-state sync after a node is killed. The volume is
-// there again after every boot.
+// there again after every boot. On the way it checks what the roles'
+// fencing tests need: the servers' IDs are the inventory's; a node
+// reaches the lab's OpenStack at 10.0.2.100 (entry lab-guest) and gets a
+// catalog it can reach; fence_nova, installed in node1 as the gfs2 role
+// installs it, answers status for node2's server and fences it as
+// dlm_controld runs it; bin/lab freeze and thaw (status, SSH), link down
+// and up (a ping on the cluster link fails, SSH and the disk work), and a
+// fenced node's new qemu with its link up.
 func TestE2EPower(t *testing.T) {
 	if os.Getenv("LAB_E2E") == "" {
 		t.Skip("end-to-end test on real VMs: run it with LAB_E2E=1 (make lab-e2e)")
@@ -143,6 +147,16 @@ func TestE2EPower(t *testing.T) {
 	for _, s := range all {
 		ids[s.Name] = s.ID
 	}
+	// The inventory knows the servers' IDs without asking the cloud.
+	inventory, err := labCLI(ctx, exe, l, "inventory", "--list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		if ids[n.Name] != l.ServerID(n) || !strings.Contains(inventory, `"cluster_server_id": "`+l.ServerID(n)+`"`) {
+			t.Errorf("%s: Nova's server ID %s, the lab's %s; inventory:\n%s", n.Name, ids[n.Name], l.ServerID(n), inventory)
+		}
+	}
 	status := func(n lab.Node) string {
 		s, err := servers.Get(ctx, compute, ids[n.Name]).Extract()
 		if err != nil {
@@ -240,17 +254,104 @@ func TestE2EPower(t *testing.T) {
 		return readBack(n2)
 	})
 
-	// HARD reboot of a frozen node, by the fence agent.
-	oldPID := l.PID(n2)
-	if err := syscall.Kill(oldPID, syscall.SIGSTOP); err != nil {
+	// The nodes reach the lab's OpenStack, and fence_nova answers there.
+	guestBase := cloud.GuestURL(st.OpenStackPort())
+	entry, err := guestCloud(clouds)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); !proc.Frozen(oldPID); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("qemu %d not frozen after SIGSTOP: state %c", oldPID, proc.State(oldPID))
+	phase("node1: Keystone at "+guestBase, func() error {
+		computeURL, err := guestKeystone(ctx, l, st, n1, entry, guestBase)
+		t.Logf("node1's catalog: compute %s", computeURL)
+		return err
+	})
+	phase("node1: build, install fence_nova", func() error { return installFenceAgent(ctx, l, st, n1, checkout, entry) })
+	phase("node1: fence_nova status of node2", func() error {
+		out, err := fenceStatus(ctx, l, st, n1, ids[n2.Name])
+		t.Logf("fence_nova --action=status on node1:\n%s", out)
+		if err == nil && !strings.Contains(out, "Status: ON") {
+			err = fmt.Errorf("no Status: ON")
+		}
+		return err
+	})
+
+	// bin/lab's faults, as Ansible tasks on the controller run them.
+	key := image.Image{Dir: st.Image}.Key()
+	pid2 := l.PID(n2)
+	phase("freeze node2: frozen, no SSH", func() error {
+		for i := 0; i < 2; i++ { // idempotent
+			if _, err := labCLI(ctx, exe, l, "freeze", n2.Name); err != nil {
+				return err
+			}
+		}
+		if !proc.Frozen(pid2) {
+			return fmt.Errorf("qemu %d: state %c", pid2, proc.State(pid2))
+		}
+		if vm.SSHReady(ctx, key, st.SSHPort(n2)) {
+			return fmt.Errorf("the frozen node2 answers SSH")
+		}
+		return wantStatus(ctx, exe, l, n2, "frozen", "up")
+	})
+	phase("thaw node2: running, SSH", func() error {
+		if _, err := labCLI(ctx, exe, l, "thaw", n2.Name); err != nil {
+			return err
+		}
+		if err := wantStatus(ctx, exe, l, n2, "running", "up"); err != nil {
+			return err
+		}
+		if err := l.WaitSSH(ctx, st, []lab.Node{n2}, 2*time.Minute); err != nil {
+			return err
+		}
+		if pid := l.PID(n2); pid != pid2 {
+			return fmt.Errorf("node2's qemu is %d after the thaw, was %d", pid, pid2)
+		}
+		return nil
+	})
+	ping := "ping -c 2 -W 2 " + lab.ClusterAddress(n2.Index)
+	phase("link node2 down: no ping, SSH and disk work", func() error {
+		if _, err := l.RunOn(ctx, st, n1, ping); err != nil {
+			return fmt.Errorf("before the cut: %w", err)
+		}
+		for i := 0; i < 2; i++ {
+			if _, err := labCLI(ctx, exe, l, "link", n2.Name, "down"); err != nil {
+				return err
+			}
+		}
+		if err := wantStatus(ctx, exe, l, n2, "running", "down"); err != nil {
+			return err
+		}
+		if out, err := l.RunOn(ctx, st, n1, ping); err == nil {
+			return fmt.Errorf("node1 pings node2 with node2's cluster link down:\n%s", out)
+		}
+		out, err := l.RunOn(ctx, st, n2, "cat /sys/class/net/*/carrier | tr '\\n' ' '; ip -4 -o addr show | grep -c 192.168.100. || true")
+		t.Logf("node2 with its cluster link down: carriers, cluster addresses: %s", strings.TrimSpace(string(out)))
+		if err != nil {
+			return err
+		}
+		return readBack(n2)
+	})
+	phase("link node2 up: ping", func() error {
+		if _, err := labCLI(ctx, exe, l, "link", n2.Name, "up"); err != nil {
+			return err
+		}
+		if err := wantStatus(ctx, exe, l, n2, "running", "up"); err != nil {
+			return err
+		}
+		return pingUntil(ctx, l, st, n1, ping, time.Minute)
+	})
+
+	// HARD reboot of a frozen node cut off the cluster, by the fence agent
+	// on node1 as dlm_controld runs it.
+	oldPID := l.PID(n2)
+	for _, args := range [][]string{{"link", n2.Name, "down"}, {"freeze", n2.Name}} {
+		if _, err := labCLI(ctx, exe, l, args[0], args[1:]...); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if s := l.Status(st)[1]; s.Power != "frozen" || s.PID != oldPID {
+	if !proc.Frozen(oldPID) {
+		t.Fatalf("qemu %d not frozen: state %c", oldPID, proc.State(oldPID))
+	}
+	if s := l.Status(st)[1]; s.Power != "frozen" || s.PID != oldPID || s.ClusterLink != "down" {
 		t.Errorf("status of the frozen node2: %+v", s)
 	}
 	newPID := make(chan time.Time, 1)
@@ -264,17 +365,10 @@ func TestE2EPower(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	var agentOut bytes.Buffer
-	phase("fence_nova reboot of frozen node2", func() error {
-		code := fence.Run(ctx, fence.Env{
-			Args:   []string{"-o", "reboot", "-n", ids[n2.Name], "--cloud", cloud.Name, "--clouds-yaml", clouds, "--timeout", "300", "-v"},
-			Stdout: &agentOut, Stderr: &agentOut,
-		})
-		t.Logf("fence_nova (exit %d):\n%s", code, agentOut.String())
-		if code != fence.ExitOK {
-			return fmt.Errorf("fence_nova exited %d", code)
-		}
-		return nil
+	phase("node1: fence_nova reboot of frozen node2", func() error {
+		out, err := fenceAsDLM(ctx, l, st, n1, n2.Index, ids[n2.Name])
+		t.Logf("fence_nova on node1, as dlm_controld runs it:\n%s", out)
+		return err
 	})
 	select {
 	case at := <-newPID:
@@ -294,6 +388,13 @@ func TestE2EPower(t *testing.T) {
 	phase("node2 back to SSH", func() error { return l.WaitSSH(ctx, st, []lab.Node{n2}, 10*time.Minute) })
 	figure("hard reboot of frozen node2: SSH", time.Since(t1))
 	phase("volume back on node2", func() error { return readBack(n2) })
+	phase("node2's new qemu: link up, ping", func() error {
+		if err := wantStatus(ctx, exe, l, n2, "running", "up"); err != nil {
+			return err
+		}
+		return pingUntil(ctx, l, st, n1, ping, time.Minute)
+	})
+	phase("a relay: adopted, named, reaped", func() error { return checkRelayProcess(ctx, l, st, n1) })
 
 	// os-stop, then os-start.
 	pid1 := l.PID(n1)
@@ -362,4 +463,20 @@ func attachedTo(v *volumes.Volume, serverID string) bool {
 		}
 	}
 	return false
+}
+
+// pingUntil runs ping on n until it succeeds, for at most d: a link that
+// comes back needs the guest to configure it again.
+func pingUntil(ctx context.Context, l *lab.Lab, st *lab.State, n lab.Node, ping string, d time.Duration) error {
+	t0 := time.Now()
+	for {
+		out, err := l.RunOn(ctx, st, n, ping)
+		if err == nil {
+			return nil
+		}
+		if time.Since(t0) > d {
+			return fmt.Errorf("no ping after %.0f s: %w\n%s", d.Seconds(), err, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
 }

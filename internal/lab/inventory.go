@@ -25,6 +25,7 @@ type HostVars struct {
 	SSHCommonArgs   string `yaml:"ansible_ssh_common_args" json:"ansible_ssh_common_args"`
 	PythonInterp    string `yaml:"ansible_python_interpreter" json:"ansible_python_interpreter"`
 	ClusterAddress  string `yaml:"cluster_address" json:"cluster_address"`
+	ClusterServerID string `yaml:"cluster_server_id" json:"cluster_server_id"`
 	ClusterDevice   string `yaml:"cluster_device,omitempty" json:"cluster_device,omitempty"`
 	ClusterVolumeID string `yaml:"cluster_volume_id,omitempty" json:"cluster_volume_id,omitempty"`
 }
@@ -43,17 +44,20 @@ func SSHCommonArgs() string {
 	return strings.Join(b, " ")
 }
 
-// HostVarsOf is node's inventory entry. cluster_device is the first volume
-// attached to the node (the shared one), absent when it has none.
-func HostVarsOf(st *State, n Node) HostVars {
+// HostVarsOf is the inventory entry of node n of the lab in dir.
+// cluster_device is the first volume attached to the node (the shared
+// one), absent when it has none; cluster_server_id is its server in the
+// lab's Nova (ServerID), known before that Nova runs.
+func HostVarsOf(st *State, dir string, n Node) HostVars {
 	hv := HostVars{
-		AnsibleHost:    "127.0.0.1",
-		AnsiblePort:    st.SSHPort(n),
-		AnsibleUser:    "root",
-		PrivateKeyFile: image.Image{Dir: st.Image}.Key(),
-		SSHCommonArgs:  SSHCommonArgs(),
-		PythonInterp:   "/usr/bin/python3",
-		ClusterAddress: ClusterAddress(n.Index),
+		AnsibleHost:     "127.0.0.1",
+		AnsiblePort:     st.SSHPort(n),
+		AnsibleUser:     "root",
+		PrivateKeyFile:  image.Image{Dir: st.Image}.Key(),
+		SSHCommonArgs:   SSHCommonArgs(),
+		PythonInterp:    "/usr/bin/python3",
+		ClusterAddress:  ClusterAddress(n.Index),
+		ClusterServerID: ServerID(dir, n.Name),
 	}
 	if vols := st.VolumesOf(n.Name); len(vols) > 0 {
 		hv.ClusterDevice = volume.ByIDPath(vols[0].ID)
@@ -67,7 +71,7 @@ func HostVarsOf(st *State, n Node) HostVars {
 func InventoryYAML(st *State, labDir string) ([]byte, error) {
 	hosts := map[string]HostVars{}
 	for _, n := range st.Nodes {
-		hosts[n.Name] = HostVarsOf(st, n)
+		hosts[n.Name] = HostVarsOf(st, labDir, n)
 	}
 	inv := map[string]any{"all": map[string]any{"children": map[string]any{
 		ClusterGroup: map[string]any{"hosts": hosts},
@@ -84,11 +88,11 @@ func InventoryYAML(st *State, labDir string) ([]byte, error) {
 
 // InventoryJSON is the same inventory in the form Ansible's script
 // inventory plugin reads (`--list`).
-func InventoryJSON(st *State) ([]byte, error) {
+func InventoryJSON(st *State, labDir string) ([]byte, error) {
 	hostvars := map[string]HostVars{}
 	names := []string{}
 	for _, n := range st.Nodes {
-		hostvars[n.Name] = HostVarsOf(st, n)
+		hostvars[n.Name] = HostVarsOf(st, labDir, n)
 		names = append(names, n.Name)
 	}
 	inv := map[string]any{

@@ -259,6 +259,8 @@ func (l *Lab) vm(st *State, n Node) vm.VM {
 	}
 	if st.Executable != "" {
 		v.RepoCommand = RepoCommand(st.Executable, image.Image{Dir: st.Image}.RepoDir(), l.Marker())
+		v.OpenStackCommand = RelayCommand(st.Executable, l.Marker(), st.OpenStackPort())
+		v.OpenStackPort = st.OpenStackPort()
 	}
 	for _, vol := range st.VolumesOf(n.Name) {
 		v.Volumes = append(v.Volumes, l.device(vol))
@@ -273,12 +275,19 @@ func RepoCommand(executable, repoDir, labDir string) string {
 	return fmt.Sprintf("%s repo-conn --repo %s --lab %s", executable, repoDir, labDir)
 }
 
+// RelayCommand is what qemu runs for each guest connection to the lab's
+// OpenStack: a relay to its port on 127.0.0.1. labDir (with its trailing
+// slash: the marker) is in it so that `down` finds strays.
+func RelayCommand(executable, labDir string, port int) string {
+	return fmt.Sprintf("%s relay --lab %s 127.0.0.1:%d", executable, labDir, port)
+}
+
 // startNode boots node's VM, making its overlay on first start.
 func (l *Lab) startNode(ctx context.Context, st *State, n Node) error {
 	if l.Running(n) {
 		return nil
 	}
-	for _, f := range []string{l.qmpSocket(n), l.serialSocket(n), l.pidFile(n)} {
+	for _, f := range []string{l.qmpSocket(n), l.serialSocket(n), l.pidFile(n), l.linkDownFile(n)} {
 		os.Remove(f)
 	}
 	if _, err := os.Stat(l.overlay(n)); errors.Is(err, os.ErrNotExist) {
@@ -321,10 +330,13 @@ func (l *Lab) clear() error {
 			errs = append(errs, err)
 		}
 	}
-	// Package-source connections end with their VM; any left are ours.
-	for _, pid := range proc.With(l.Marker(), "repo-conn") {
-		if err := proc.Stop(pid, l.Marker(), 2*time.Second); err != nil {
-			errs = append(errs, err)
+	// Guest connections (package source, OpenStack) end with their VM;
+	// any left are ours.
+	for _, command := range []string{"repo-conn", "relay"} {
+		for _, pid := range proc.With(l.Marker(), "\x00"+command+"\x00") {
+			if err := proc.Stop(pid, l.Marker(), 2*time.Second); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

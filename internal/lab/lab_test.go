@@ -54,6 +54,7 @@ func TestInventoryYAML(t *testing.T) {
 		"cluster_address":              "192.168.100.12",
 		"cluster_device":               "/dev/disk/by-id/virtio-6d3c1a5e-0b7f-4c2a-9",
 		"cluster_volume_id":            "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10",
+		"cluster_server_id":            ServerID("/lab", "node2"),
 	}
 	if !reflect.DeepEqual(n2, want) {
 		t.Errorf("node2 vars = %v\nwant %v", n2, want)
@@ -70,7 +71,7 @@ func TestInventoryYAML(t *testing.T) {
 }
 
 func TestInventoryJSON(t *testing.T) {
-	b, err := InventoryJSON(testState())
+	b, err := InventoryJSON(testState(), "/work/main/.lab/default")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,18 @@ func TestInventoryJSON(t *testing.T) {
 	if inv.Meta.Hostvars["node1"]["ansible_port"] != float64(22001) || inv.Meta.Hostvars["node1"]["cluster_device"] == nil {
 		t.Errorf("node1 hostvars = %v", inv.Meta.Hostvars["node1"])
 	}
-	empty, err := InventoryJSON(&State{})
+	// Every node has its server ID, before any cloud runs.
+	for name, want := range map[string]string{
+		"node1": "ed424de8-9f66-5bf0-94aa-979ccaa44fa5", "node2": "2ecd8521-b5ff-5ded-9a8a-2f18dfb6193d",
+	} {
+		if got := inv.Meta.Hostvars[name]["cluster_server_id"]; got != want {
+			t.Errorf("%s cluster_server_id = %v, want %s", name, got, want)
+		}
+	}
+	if id := inv.Meta.Hostvars["node3"]["cluster_server_id"]; id == nil || id == inv.Meta.Hostvars["node1"]["cluster_server_id"] {
+		t.Errorf("node3 cluster_server_id = %v", id)
+	}
+	empty, err := InventoryJSON(&State{}, "/lab")
 	if err != nil || !strings.Contains(string(empty), `"hosts": []`) {
 		t.Errorf("empty inventory = %s, %v", empty, err)
 	}
@@ -196,5 +208,28 @@ func TestStateRoundTrip(t *testing.T) {
 	os.WriteFile(path, []byte("{"), 0o644)
 	if _, err := loadState(path); err == nil || !strings.Contains(err.Error(), "lab down") {
 		t.Errorf("damaged state error = %v", err)
+	}
+}
+
+// TestServerID: RFC 9562's name-based UUID (version 5) of
+// "file://DIR#NODE" in the URL name space, as Python's uuid.uuid5 makes
+// it; one per lab and node, the same every time.
+func TestServerID(t *testing.T) {
+	for _, c := range []struct{ dir, node, want string }{
+		{"/work/main/.lab/default", "node1", "ed424de8-9f66-5bf0-94aa-979ccaa44fa5"},
+		{"/work/main/.lab/default", "node2", "2ecd8521-b5ff-5ded-9a8a-2f18dfb6193d"},
+		{"/work/main/.lab/other", "node1", "869d8721-1d46-5853-bb59-6e673bd3e71e"},
+	} {
+		if got := ServerID(c.dir, c.node); got != c.want {
+			t.Errorf("ServerID(%s, %s) = %s, want %s", c.dir, c.node, got, c.want)
+		}
+	}
+	l := &Lab{Dir: "/work/main/.lab/default"}
+	if got := l.ServerID(Node{Index: 1, Name: "node1"}); got != "ed424de8-9f66-5bf0-94aa-979ccaa44fa5" {
+		t.Errorf("Lab.ServerID = %s", got)
+	}
+	// The name is the directory and the node, not a prefix of either.
+	if ServerID("/a", "node12") == ServerID("/a/node1", "2") || ServerID("/lab", "node1") == ServerID("/lab/", "node1") {
+		t.Error("two different lab directory and node pairs share a server ID")
 	}
 }

@@ -174,10 +174,14 @@ func (l *Lab) reset(ctx context.Context, n Node) error {
 
 // NodeStatus is one line of `status`.
 type NodeStatus struct {
-	Name           string   `json:"name"`
-	Running        bool     `json:"running"`
-	Power          string   `json:"power"` // running, frozen (SIGSTOP) or off
-	PID            int      `json:"pid,omitempty"`
+	Name    string `json:"name"`
+	Running bool   `json:"running"` // its qemu is alive (frozen or not)
+	Power   string `json:"power"`   // running, frozen (SIGSTOP) or off
+	PID     int    `json:"pid"`     // its qemu's, 0 when off
+	// ClusterLink is up or down: down when the lab set it down, or the VM
+	// is off.
+	ClusterLink    string   `json:"cluster_link"`
+	ServerID       string   `json:"server_id"` // in the lab's Nova (ServerID)
 	SSHPort        int      `json:"ssh_port"`
 	ClusterAddress string   `json:"cluster_address"`
 	RSSMiB         int      `json:"rss_mib,omitempty"`
@@ -188,11 +192,15 @@ type NodeStatus struct {
 func (l *Lab) Status(st *State) []NodeStatus {
 	var out []NodeStatus
 	for _, n := range st.Nodes {
-		s := NodeStatus{Name: n.Name, Power: "off", SSHPort: st.SSHPort(n), ClusterAddress: ClusterAddress(n.Index), Volumes: []string{}}
+		s := NodeStatus{Name: n.Name, Power: "off", ClusterLink: "down", ServerID: l.ServerID(n),
+			SSHPort: st.SSHPort(n), ClusterAddress: ClusterAddress(n.Index), Volumes: []string{}}
 		if pid := l.PID(n); pid != 0 {
 			s.Running, s.PID, s.RSSMiB, s.Power = true, pid, proc.RSSKiB(pid)/1024, "running"
 			if proc.Frozen(pid) {
 				s.Power = "frozen"
+			}
+			if l.ClusterLinkUp(n) {
+				s.ClusterLink = "up"
 			}
 		}
 		for _, v := range st.VolumesOf(n.Name) {

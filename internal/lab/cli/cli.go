@@ -22,6 +22,7 @@ import (
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/cloud"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/image"
+	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/vm"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/volume"
 )
@@ -33,7 +34,8 @@ usage: lab COMMAND [flags] [args]
   build       build (or find in the cache) the guest image
   up          boot the lab: --nodes N VMs on a private cluster link
   down        stop every process of the lab and remove its disks and volumes
-  status      nodes, power state (running, frozen, off), ports, memory and volumes
+  status      nodes: power (running, frozen, off), qemu pid, cluster link (up, down),
+              Nova server id, ports, memory and volumes (--json: the same as JSON)
   inventory   write the Ansible inventory and print its path (--list: JSON)
   instance-config --output FILE
               write Molecule's instance config, kept up to date afterwards
@@ -48,11 +50,18 @@ usage: lab COMMAND [flags] [args]
   add-node    boot another node and hot-plug the shared volumes into it
   reboot NODE reboot NODE (or power it on after kill); --hard resets it
   kill NODE   stop NODE's VM at once, as a power cut would
+  freeze NODE stop NODE's qemu (SIGSTOP): it keeps its disk and looks dead
+  thaw NODE   let a frozen NODE run again (SIGCONT)
+  link NODE down|up
+              cut or restore NODE's private cluster link (SSH and disks keep
+              working); a VM started again has it up
   openstack   serve a fake Keystone/Nova/Cinder whose servers are the lab's VMs:
               attachments hot-plug, reboot/os-stop/os-start power the VMs
               (--shutdown-timeout, --soft-reboot-timeout); while it runs
               Nova owns the power: a VM that dies reads SHUTOFF and stays off
-              until os-start or a HARD reboot
+              until os-start or a HARD reboot. Its clouds.yaml has the entries
+              lab (127.0.0.1, for this machine) and lab-guest (10.0.2.100, for
+              the nodes); server ids are fixed per lab and node
 
 Every command takes --lab NAME|DIR (default $LAB or "default": .lab/NAME in
 the checkout) and --cache DIR (default .cache/lab in the checkout).
@@ -114,7 +123,11 @@ func init() {
 		"add-node":        cmdAddNode,
 		"reboot":          cmdReboot,
 		"kill":            cmdKill,
+		"freeze":          cmdFreeze,
+		"thaw":            cmdThaw,
+		"link":            cmdLink,
 		"repo-conn":       cmdRepoConn,
+		"relay":           cmdRelay,
 		"openstack":       cmdOpenStack,
 	}
 }
@@ -290,9 +303,10 @@ func cmdStatus(ctx context.Context, name string, args []string) error {
 	}
 	fmt.Printf("lab %s (image %s, accel %s)\n", l.Dir, filepath.Base(st.Image), st.Accel)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPOWER\tPID\tSSH\tCLUSTER ADDRESS\tRSS MiB\tVOLUMES")
+	fmt.Fprintln(tw, "NODE\tPOWER\tPID\tLINK\tSSH\tCLUSTER ADDRESS\tSERVER ID\tRSS MiB\tVOLUMES")
 	for _, s := range status {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t127.0.0.1:%d\t%s\t%d\t%s\n", s.Name, s.Power, s.PID, s.SSHPort, s.ClusterAddress, s.RSSMiB, strings.Join(s.Volumes, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t127.0.0.1:%d\t%s\t%s\t%d\t%s\n", s.Name, s.Power, s.PID, s.ClusterLink, s.SSHPort,
+			s.ClusterAddress, s.ServerID, s.RSSMiB, strings.Join(s.Volumes, ","))
 	}
 	tw.Flush()
 	for _, v := range st.Volumes {
@@ -319,7 +333,7 @@ func cmdInventory(ctx context.Context, name string, args []string) error {
 		if st == nil {
 			st = &lab.State{} // no lab yet: an empty inventory, not an error
 		}
-		b, err := lab.InventoryJSON(st)
+		b, err := lab.InventoryJSON(st, l.Dir)
 		if err != nil {
 			return err
 		}
@@ -334,7 +348,7 @@ func cmdInventory(ctx context.Context, name string, args []string) error {
 		if err != nil {
 			return err
 		}
-		b, _ := json.MarshalIndent(lab.HostVarsOf(st, n), "", "  ")
+		b, _ := json.MarshalIndent(lab.HostVarsOf(st, l.Dir, n), "", "  ")
 		fmt.Println(string(b))
 		return nil
 	}
@@ -506,6 +520,55 @@ func cmdKill(ctx context.Context, name string, args []string) error {
 	return c.lab().Kill(ctx, node)
 }
 
+func cmdFreeze(ctx context.Context, name string, args []string) error {
+	c := newFlags(name)
+	node, err := onlyNodeArg(c, args, "freeze NODE")
+	if err != nil {
+		return err
+	}
+	return c.lab().Freeze(ctx, node)
+}
+
+func cmdThaw(ctx context.Context, name string, args []string) error {
+	c := newFlags(name)
+	node, err := onlyNodeArg(c, args, "thaw NODE")
+	if err != nil {
+		return err
+	}
+	return c.lab().Thaw(ctx, node)
+}
+
+func cmdLink(ctx context.Context, name string, args []string) error {
+	c := newFlags(name)
+	node, rest, err := nodeArg(c, args, "link NODE down|up")
+	if err != nil {
+		return err
+	}
+	up, err := linkState(rest)
+	if err != nil {
+		return err
+	}
+	return c.lab().SetClusterLink(ctx, node, up)
+}
+
+// onlyNodeArg is nodeArg for a command that takes the node and nothing
+// else.
+func onlyNodeArg(c *common, args []string, what string) (string, error) {
+	node, rest, err := nodeArg(c, args, what)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments %q: usage: lab %s", rest, what)
+	}
+	return node, err
+}
+
+// linkState reads link's state argument: down or up.
+func linkState(args []string) (up bool, err error) {
+	if len(args) != 1 || args[0] != "down" && args[0] != "up" {
+		return false, fmt.Errorf("down or up? usage: lab link NODE down|up (got %q)", args)
+	}
+	return args[0] == "up", nil
+}
+
 // cmdRepoConn serves the package source on one guest connection (qemu's
 // guestfwd runs it with the connection as stdin and stdout). stderr goes to
 // the guest too, so it is closed first.
@@ -517,11 +580,7 @@ func cmdRepoConn(ctx context.Context, name string, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return &exitStatus{2}
 	}
-	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
-		syscall.Dup2(int(devnull.Fd()), 2)
-		os.Stderr = devnull
-	}
-	conn, err := net.FileConn(os.Stdin)
+	conn, err := guestConnection()
 	if err != nil {
 		return &exitStatus{1}
 	}
@@ -529,6 +588,52 @@ func cmdRepoConn(ctx context.Context, name string, args []string) error {
 		return &exitStatus{1}
 	}
 	return nil
+}
+
+// cmdRelay relays one guest connection to the lab's OpenStack (qemu's
+// guestfwd runs it with the connection as stdin and stdout): `lab relay
+// --lab DIR 127.0.0.1:PORT`. Like repo-conn it says nothing: its stderr
+// is the guest's connection too.
+func cmdRelay(ctx context.Context, name string, args []string) error {
+	addr, err := relayArgs(args)
+	if err != nil {
+		return &exitStatus{2}
+	}
+	conn, err := guestConnection()
+	if err != nil {
+		return &exitStatus{1}
+	}
+	if err := cloud.Relay(conn, addr); err != nil {
+		return &exitStatus{1}
+	}
+	return nil
+}
+
+// relayArgs checks relay's arguments and returns the address to relay to.
+func relayArgs(args []string) (string, error) {
+	fs := flag.NewFlagSet("lab relay", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.String("lab", "", "the lab directory (names the process for `down`)")
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() != 1 {
+		return "", errors.New("usage: lab relay --lab DIR 127.0.0.1:PORT")
+	}
+	return fs.Arg(0), cloud.CheckRelayAddress(fs.Arg(0))
+}
+
+// guestConnection is the guest connection qemu runs this process for, on
+// stdin (stdout and stderr are the same socket): stderr goes to /dev/null
+// first, so that nothing but the service's bytes reaches the guest, and
+// the process takes the name the lab reaps guest connections by.
+func guestConnection() (net.Conn, error) {
+	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		syscall.Dup2(int(devnull.Fd()), 2)
+		os.Stderr = devnull
+	}
+	proc.NameGuestConnection()
+	return net.FileConn(os.Stdin)
 }
 
 func cmdOpenStack(ctx context.Context, name string, args []string) error {
@@ -554,7 +659,8 @@ func cmdOpenStack(ctx context.Context, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "lab: OpenStack of the lab in %s: use OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s\n", filepath.Base(l.Dir), path, cloud.Name)
+	fmt.Fprintf(os.Stderr, "lab: OpenStack of the lab in %s: use OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s (the nodes: entry %s)\n",
+		filepath.Base(l.Dir), path, cloud.Name, cloud.GuestName)
 	fmt.Println(path)
 	return nil
 }

@@ -1,8 +1,10 @@
 // Package cloud is the lab's OpenStack: the in-process Keystone, Nova and
 // Cinder of internal/fakeopenstack, served on 127.0.0.1, whose servers are
-// the lab's nodes. A volume attachment hot-plugs the volume into the VM,
-// and Nova's power actions (reboot, os-stop, os-start) act on the VMs as
-// Nova's libvirt driver does.
+// the lab's nodes (under IDs the inventory knows, lab.ServerID). A volume
+// attachment hot-plugs the volume into the VM, and Nova's power actions
+// (reboot, os-stop, os-start) act on the VMs as Nova's libvirt driver
+// does. The nodes reach it too, at GuestURL, through a Relay per
+// connection.
 package cloud
 
 import (
@@ -17,12 +19,16 @@ import (
 	"syscall"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/cinder-multiattach/cinder.multiattach/internal/atomicfile"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/fakeopenstack"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab"
 	"github.com/cinder-multiattach/cinder.multiattach/internal/lab/proc"
 )
 
-// Name is the lab's entry in its clouds.yaml.
+// Name is the lab's entry in its clouds.yaml, for the controller (this
+// machine); GuestName is the nodes'.
 const Name = "lab"
 
 // Network is the network name of the nodes' cluster addresses in Nova.
@@ -33,17 +39,43 @@ func CloudsYAML(l *lab.Lab) string { return filepath.Join(l.Dir, "clouds.yaml") 
 func pidFile(l *lab.Lab) string    { return filepath.Join(l.Dir, "openstack.pid") }
 func logFile(l *lab.Lab) string    { return filepath.Join(l.Dir, "openstack.log") }
 
-// Servers are the lab's nodes as Nova servers: same names, and their
-// cluster addresses on network "private".
-func Servers(st *lab.State) []fakeopenstack.Server {
+// Servers are the nodes of the lab in dir as Nova servers: same names,
+// IDs from lab.ServerID, and their cluster addresses on network "private".
+func Servers(st *lab.State, dir string) []fakeopenstack.Server {
 	var servers []fakeopenstack.Server
 	for _, n := range st.Nodes {
 		servers = append(servers, fakeopenstack.Server{
+			ID:        lab.ServerID(dir, n.Name),
 			Name:      n.Name,
 			Addresses: map[string][]string{Network: {lab.ClusterAddress(n.Index)}},
 		})
 	}
 	return servers
+}
+
+// cloudsYAML is the clouds.yaml of the cloud served on port: entry Name
+// at 127.0.0.1 for the controller, entry GuestName at GuestURL for the
+// nodes, with the same credentials.
+func cloudsYAML(c *fakeopenstack.Cloud, port int) ([]byte, error) {
+	clouds := map[string]any{}
+	for name, base := range map[string]string{Name: fmt.Sprintf("http://127.0.0.1:%d", port), GuestName: GuestURL(port)} {
+		b, err := c.CloudsYAML(name, base)
+		if err != nil {
+			return nil, err
+		}
+		var doc struct {
+			Clouds map[string]any `yaml:"clouds"`
+		}
+		if err := yaml.Unmarshal(b, &doc); err != nil || doc.Clouds[name] == nil {
+			return nil, fmt.Errorf("clouds.yaml entry %s: %v", name, err)
+		}
+		clouds[name] = doc.Clouds[name]
+	}
+	b, err := yaml.Marshal(map[string]any{"clouds": clouds})
+	if err != nil {
+		return nil, fmt.Errorf("encode clouds.yaml: %w", err)
+	}
+	return b, nil
 }
 
 // Serve serves the fake Keystone/Nova/Cinder on 127.0.0.1 with the
@@ -65,7 +97,7 @@ func Serve(ctx context.Context, l *lab.Lab, o PowerOptions) error {
 		logf(l, "cannot adopt the VMs it starts (%v): a VM that ends stays a zombie until its parent reaps it", err)
 	}
 	var cloud *fakeopenstack.Cloud
-	servers := Servers(st)
+	servers := Servers(st, l.Dir)
 	for i, n := range st.Nodes {
 		if !l.Running(n) {
 			servers[i].Status = "SHUTOFF"
@@ -99,10 +131,16 @@ func Serve(ctx context.Context, l *lab.Lab, o PowerOptions) error {
 	}
 	cloud.Start(ln)
 	defer cloud.Close()
-	if err := cloud.WriteCloudsYAML(CloudsYAML(l), Name, ""); err != nil {
+	clouds, err := cloudsYAML(cloud, st.OpenStackPort())
+	if err != nil {
 		return err
 	}
-	logf(l, "OpenStack (Keystone, Nova, Cinder) on %s; clouds.yaml %s", cloud.URL(), CloudsYAML(l))
+	// It holds the password: 0600.
+	if err := atomicfile.Write(CloudsYAML(l), clouds, 0o600); err != nil {
+		return err
+	}
+	logf(l, "OpenStack (Keystone, Nova, Cinder) on %s, for the nodes on %s; clouds.yaml %s (entries %s, %s)",
+		cloud.URL(), GuestURL(st.OpenStackPort()), CloudsYAML(l), Name, GuestName)
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	ids := map[string]string{} // node name → server ID
@@ -120,7 +158,7 @@ func Serve(ctx context.Context, l *lab.Lab, o PowerOptions) error {
 		if err != nil || st == nil {
 			continue
 		}
-		for i, s := range Servers(st) {
+		for i, s := range Servers(st, l.Dir) {
 			n := st.Nodes[i]
 			id, known := ids[s.Name]
 			switch {

@@ -38,9 +38,15 @@ func testState() *lab.State {
 }
 
 func TestCloudServers(t *testing.T) {
-	servers := Servers(testState())
+	servers := Servers(testState(), "/work/main/.lab/default")
 	if len(servers) != 3 || servers[1].Name != "node2" ||
 		!reflect.DeepEqual(servers[1].Addresses, map[string][]string{"private": {"192.168.100.12"}}) {
 		t.Errorf("servers = %+v", servers)
+	}
+	// The inventory's cluster_server_id.
+	for i, s := range servers {
+		if want := lab.ServerID("/work/main/.lab/default", s.Name); s.ID != want {
+			t.Errorf("server %d: %s has ID %s, want %s", i, s.Name, s.ID, want)
+		}
 	}
 }

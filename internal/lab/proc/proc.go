@@ -137,10 +137,24 @@ func HoldReaping() (release func()) {
 	return launches.RUnlock
 }
 
-// Reap reaps this process's children that are exited qemus: VMs
-// that ended, and the middle process of QEMU's double fork, both adopted
-// by a subreaper. Other children are left to whoever started them (os/exec
-// waits for its own): a wait for any child would take their exit status.
+// GuestConnectionName is the command name of the processes QEMU runs per
+// guest connection (a guestfwd's cmd: bin/lab repo-conn and relay).
+// QEMU spawns them through GLib, which forks twice so that they are not
+// its children: a subreaper above QEMU adopts them, and Reap knows them by
+// this name.
+const GuestConnectionName = "lab-guest-conn"
+
+// NameGuestConnection gives this process GuestConnectionName as its
+// command name (what /proc/PID/stat shows, a zombie's too).
+func NameGuestConnection() error {
+	return os.WriteFile("/proc/self/comm", []byte(GuestConnectionName), 0)
+}
+
+// Reap reaps this process's children that are exited qemus (VMs that
+// ended, and the middle process of QEMU's double fork) or guest
+// connections (GuestConnectionName), all adopted by a subreaper. Other
+// children are left to whoever started them (os/exec waits for its own):
+// a wait for any child would take their exit status.
 func Reap() {
 	launches.Lock()
 	defer launches.Unlock()
@@ -156,7 +170,7 @@ func Reap() {
 			continue
 		}
 		comm, state, ppid := parseStat(stat)
-		if ppid == self && state == 'Z' && strings.HasPrefix(comm, "qemu-system") {
+		if ppid == self && state == 'Z' && (strings.HasPrefix(comm, "qemu-system") || comm == GuestConnectionName) {
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		}

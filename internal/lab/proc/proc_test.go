@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,23 +16,57 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestProcessOwnership(t *testing.T) {
-	marker := "/lab-test-" + fmt.Sprint(time.Now().UnixNano()) + "/"
+// startShell runs `sh -c "sleep 30" marker` (marker is the shell's $0,
+// in its command line as the lab directory is in its processes') and
+// returns once both processes are what they will stay: the shell, and its
+// child running sleep. Start returns before the shell has exec'd (until
+// then its command line is this test binary's), and the shell forks
+// before the child execs sleep (until then the child's command line is the
+// shell's, marker included). The child is killed at the end of the test.
+func startShell(t *testing.T, marker string) (*exec.Cmd, <-chan error) {
+	t.Helper()
 	cmd := exec.Command("sh", "-c", "sleep 30", marker)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
 	pid := cmd.Process.Pid
-	// Start returns before the child has exec'd: until then its command
-	// line is this test binary's.
-	for deadline := time.Now().Add(5 * time.Second); !Alive(pid, marker); {
-		if time.Now().After(deadline) {
-			t.Fatal("own process not recognised")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if child := childRunning(pid, "sleep"); child != 0 && Alive(pid, marker) {
+			t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+			return cmd, waited
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("the shell %d (alive %v) has no child running sleep after 5 s", pid, Alive(pid, marker))
+		}
 	}
+}
+
+// childRunning is the pid of a child of parent whose command name is comm
+// (it has exec'd), or 0.
+func childRunning(parent int, comm string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if c, _, ppid := parseStat(stat); ppid == parent && c == comm {
+			return pid
+		}
+	}
+	return 0
+}
+
+func TestProcessOwnership(t *testing.T) {
+	marker := "/lab-test-" + fmt.Sprint(time.Now().UnixNano()) + "/"
+	cmd, waited := startShell(t, marker)
+	pid := cmd.Process.Pid
 	if Alive(pid, marker+"other") {
 		t.Error("a process recognised under another lab's marker")
 	}
@@ -61,19 +96,8 @@ func TestProcessOwnership(t *testing.T) {
 // frozen qemu is.
 func TestKillFrozenProcess(t *testing.T) {
 	marker := "/lab-test-" + fmt.Sprint(time.Now().UnixNano()) + "/"
-	cmd := exec.Command("sh", "-c", "sleep 30", marker)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	cmd, waited := startShell(t, marker)
 	pid := cmd.Process.Pid
-	for deadline := time.Now().Add(5 * time.Second); !Alive(pid, marker); {
-		if time.Now().After(deadline) {
-			t.Fatal("own process not recognised")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	syscall.Kill(pid, syscall.SIGSTOP)
 	for deadline := time.Now().Add(5 * time.Second); !Frozen(pid); {
 		if time.Now().After(deadline) {
@@ -95,12 +119,17 @@ func TestKillFrozenProcess(t *testing.T) {
 	}
 }
 
-// TestReapChildren: an exited qemu that is this process's child is
-// reaped; a running one, and any other child, are left alone.
+// TestReapChildren: an exited qemu or guest connection that is this
+// process's child is reaped; a running one, and any other child, are left
+// alone.
 func TestReapChildren(t *testing.T) {
-	qemu := filepath.Join(t.TempDir(), "qemu-system-x86_64")
-	if err := os.Symlink("/bin/sleep", qemu); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	qemu := filepath.Join(dir, "qemu-system-x86_64")
+	conn := filepath.Join(dir, GuestConnectionName)
+	for _, link := range []string{qemu, conn} {
+		if err := os.Symlink("/bin/sleep", link); err != nil {
+			t.Fatal(err)
+		}
 	}
 	start := func(path string) int {
 		pid, err := syscall.ForkExec(path, []string{path, "30"}, &syscall.ProcAttr{})
@@ -109,33 +138,39 @@ func TestReapChildren(t *testing.T) {
 		}
 		return pid
 	}
-	dead, alive, other := start(qemu), start(qemu), start("/bin/sleep")
+	dead, deadConn, alive, other := start(qemu), start(conn), start(qemu), start("/bin/sleep")
 	defer func() {
-		for _, pid := range []int{dead, alive, other} {
+		for _, pid := range []int{dead, deadConn, alive, other} {
 			syscall.Kill(pid, syscall.SIGKILL)
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, 0, nil)
 		}
 	}()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", dead))
-		if comm, _, _ := parseStat(b); comm == "qemu-system-x86" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the child never ran as qemu-system-x86: %s", b)
+	for pid, want := range map[int]string{dead: "qemu-system-x86", deadConn: GuestConnectionName} {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if comm, _, _ := parseStat(b); comm == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the child never ran as %s: %s", want, b)
+			}
 		}
 	}
-	syscall.Kill(dead, syscall.SIGKILL)
-	syscall.Kill(other, syscall.SIGKILL)
-	for deadline := time.Now().Add(5 * time.Second); State(dead) != 'Z' || State(other) != 'Z'; time.Sleep(10 * time.Millisecond) {
+	for _, pid := range []int{dead, deadConn, other} {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for deadline := time.Now().Add(5 * time.Second); State(dead) != 'Z' || State(deadConn) != 'Z' || State(other) != 'Z'; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("killed children in states %c, %c", State(dead), State(other))
+			t.Fatalf("killed children in states %c, %c, %c", State(dead), State(deadConn), State(other))
 		}
 	}
 	Reap()
 	if State(dead) != 0 {
 		t.Errorf("the exited qemu is not reaped: state %c", State(dead))
+	}
+	if State(deadConn) != 0 {
+		t.Errorf("the exited guest connection is not reaped: state %c", State(deadConn))
 	}
 	if State(alive) == 0 || State(alive) == 'Z' {
 		t.Errorf("the running qemu: state %c", State(alive))
@@ -195,5 +230,26 @@ func TestWaitUnlocked(t *testing.T) {
 	}
 	if err := WaitUnlocked(ctx, path+".missing", time.Second); err != nil {
 		t.Errorf("no image: %v", err)
+	}
+}
+
+// TestNameGuestConnection: a process that names itself so is seen under
+// that name, as Reap looks for it.
+func TestNameGuestConnection(t *testing.T) {
+	if os.Getenv("PROC_TEST_NAME_CHILD") == "1" {
+		if err := NameGuestConnection(); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		b, _ := os.ReadFile("/proc/self/stat")
+		comm, _, _ := parseStat(b)
+		fmt.Print(comm)
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNameGuestConnection$")
+	cmd.Env = append(os.Environ(), "PROC_TEST_NAME_CHILD=1")
+	out, err := cmd.Output()
+	if err != nil || string(out) != GuestConnectionName {
+		t.Errorf("the child's command name: %q, %v", out, err)
 	}
 }

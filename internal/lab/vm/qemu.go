@@ -27,12 +27,22 @@ type VM struct {
 	ClusterAddress string // with prefix length
 	VDESocket      string
 	RepoCommand    string // the command qemu runs per guest connection to the package source
-	QMPSocket      string
-	SerialSocket   string
-	ConsoleLog     string
-	PIDFile        string
-	Volumes        []volume.Device // attached at start (cold plug)
+	// OpenStackCommand is the command qemu runs per guest connection to
+	// OpenStackAddress:OpenStackPort, the lab's OpenStack (a relay).
+	OpenStackCommand string
+	OpenStackPort    int
+	QMPSocket        string
+	SerialSocket     string
+	ConsoleLog       string
+	PIDFile          string
+	Volumes          []volume.Device // attached at start (cold plug)
 }
+
+// OpenStackAddress is where guests reach the lab's OpenStack, on the port
+// it has on the host: a guestfwd, as for the package source (the same
+// address; a guestfwd is an address and a port), so that nothing listens
+// for the guests on the host and restrict=on stays.
+const OpenStackAddress = image.RepoAddress
 
 // KernelCommandLine is what the guest kernel boots with: the node's name
 // (it must equal `uname -n`) and its cluster address come from here.
@@ -49,9 +59,14 @@ func QEMUArgs(vm VM) []string {
 		accel, cpu = "kvm", "host"
 	}
 	mgmt := "user,id=mgmt,restrict=on,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:" + fmt.Sprint(vm.SSHPort) + "-:22"
+	// The cmd: form runs the command for each guest connection, with the
+	// connection as its stdin and stdout; QEMU's option parser takes ",,"
+	// for a literal comma.
 	if vm.RepoCommand != "" {
-		// QEMU's option parser takes ",," for a literal comma.
 		mgmt += ",guestfwd=tcp:" + image.RepoAddress + ":80-cmd:" + strings.ReplaceAll(vm.RepoCommand, ",", ",,")
+	}
+	if vm.OpenStackCommand != "" {
+		mgmt += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:%s", OpenStackAddress, vm.OpenStackPort, strings.ReplaceAll(vm.OpenStackCommand, ",", ",,"))
 	}
 	args := []string{
 		"-name", "lab-" + vm.Name,
@@ -69,7 +84,7 @@ func QEMUArgs(vm VM) []string {
 		"-netdev", mgmt,
 		"-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:00:02,addr=0x3",
 		"-netdev", "vde,id=cluster,sock=" + vm.VDESocket,
-		"-device", fmt.Sprintf("virtio-net-pci,netdev=cluster,mac=%s,addr=0x4", ClusterMAC(vm.Index)),
+		"-device", fmt.Sprintf("virtio-net-pci,id=%s,netdev=cluster,mac=%s,addr=0x4", ClusterNIC, ClusterMAC(vm.Index)),
 		"-device", "virtio-rng-pci,addr=0x6",
 		"-chardev", "socket,id=serial0,path=" + vm.SerialSocket + ",server=on,wait=off,logfile=" + vm.ConsoleLog,
 		"-serial", "chardev:serial0",
@@ -84,6 +99,10 @@ func QEMUArgs(vm VM) []string {
 	}
 	return args
 }
+
+// ClusterNIC is the QEMU id of a VM's NIC on the cluster link, the name
+// QMP's set_link takes.
+const ClusterNIC = "cluster-nic"
 
 // ClusterMAC is the MAC address of node index's NIC on the cluster link.
 func ClusterMAC(index int) string {

@@ -25,6 +25,7 @@ func TestQEMUArgsTCG(t *testing.T) {
 		Name: "node2", Index: 2, Image: image.Image{Dir: "/img"}, Overlay: "/lab/node2.qcow2",
 		MemoryMiB: 1280, Accel: "tcg", SSHPort: 22002, ClusterAddress: "192.168.100.12/24",
 		VDESocket: "/lab/vde.ctl", RepoCommand: "/bin/lab repo-conn --repo /img/repo --lab /lab,x/",
+		OpenStackCommand: "/bin/lab relay --lab /lab,x/ 127.0.0.1:22099", OpenStackPort: 22099,
 		QMPSocket: "/lab/node2.qmp", SerialSocket: "/lab/node2.serial", ConsoleLog: "/lab/node2.console",
 		PIDFile: "/lab/node2.pid",
 		Volumes: []volume.Device{{ID: "6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10", Path: "/lab/volumes/v.raw", Slot: 0x10}},
@@ -49,10 +50,16 @@ func TestQEMUArgsTCG(t *testing.T) {
 	}
 	mgmt := netdevs[0]
 	for _, want := range []string{"user,", "restrict=on", "hostfwd=tcp:127.0.0.1:22002-:22",
-		"guestfwd=tcp:10.0.2.100:80-cmd:/bin/lab repo-conn --repo /img/repo --lab /lab,,x/"} {
+		"guestfwd=tcp:10.0.2.100:80-cmd:/bin/lab repo-conn --repo /img/repo --lab /lab,,x/",
+		",guestfwd=tcp:10.0.2.100:22099-cmd:/bin/lab relay --lab /lab,,x/ 127.0.0.1:22099"} {
 		if !strings.Contains(mgmt, want) {
 			t.Errorf("management netdev %q lacks %q", mgmt, want)
 		}
+	}
+	// The guest reaches nothing else: one host forward, bound to
+	// 127.0.0.1, and exactly the two per-connection forwards.
+	if strings.Count(mgmt, "hostfwd=") != 1 || strings.Count(mgmt, "guestfwd=") != 2 || strings.Count(mgmt, "-cmd:") != 2 {
+		t.Errorf("management netdev forwards: %q", mgmt)
 	}
 	if netdevs[1] != "vde,id=cluster,sock=/lab/vde.ctl" {
 		t.Errorf("cluster netdev = %q", netdevs[1])
@@ -60,7 +67,7 @@ func TestQEMUArgsTCG(t *testing.T) {
 	devices := strings.Join(argsAfter(args, "-device"), "\n")
 	for _, want := range []string{
 		"virtio-net-pci,netdev=mgmt,mac=52:54:00:00:00:02,addr=0x3",
-		"virtio-net-pci,netdev=cluster,mac=52:54:00:c1:00:02,addr=0x4",
+		"virtio-net-pci,id=cluster-nic,netdev=cluster,mac=52:54:00:c1:00:02,addr=0x4",
 		"virtio-blk-pci,drive=root,addr=0x5",
 		"virtio-blk-pci,id=d6d3c1a5e-0b7f-4c2a-9,drive=v6d3c1a5e-0b7f-4c2a-9,serial=6d3c1a5e-0b7f-4c2a-9e51-3a8f2b7c9d10,share-rw=on,addr=0x10",
 	} {
