@@ -30,7 +30,8 @@ TARGET = 60.0
 
 
 def timeline(record):
-    t0, t1 = record["t0"], record["t1"]
+    # the journal is on the survivor's clock, the fault and the write on ours
+    t0, t1 = record["guest_t0"], record["guest_t0"] + record["t1"] - record["t0"]
     seen = {}
     for line in record["journal"]:
         stamp, _, message = line.partition(" ")
