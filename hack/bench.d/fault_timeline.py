@@ -34,7 +34,7 @@ def timeline(record):
     t0, t1 = record["guest_t0"], record["guest_t0"] + record["t1"] - record["t0"]
     seen = {}
     for line in record["journal"]:
-        stamp, _, message = line.partition(" ")
+        stamp, _sep, message = line.partition(" ")
         try:
             when = float(stamp)
         except ValueError:

@@ -125,7 +125,7 @@ options:
       fence_action:
         description: C(reboot), a hard reboot (the node comes back), or C(off), a stop (it stays off).
         type: str
-        choices: [reboot, off]
+        choices: [reboot, 'off']
         default: reboot
       fence_timeout:
         description: Seconds the agent may take to have Nova confirm (1 to 3600).

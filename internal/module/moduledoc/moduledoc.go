@@ -64,14 +64,40 @@ func Read(name string) (*Doc, error) {
 		Module  string            `yaml:"module"`
 		Options map[string]Option `yaml:"options"`
 	}
-	if err := yaml.Unmarshal([]byte(found["DOCUMENTATION"]), &doc); err != nil {
+	if err := unmarshal11(found["DOCUMENTATION"], &doc); err != nil {
 		return nil, fmt.Errorf("%s DOCUMENTATION: %w", Path(name), err)
 	}
 	out := &Doc{Module: doc.Module, Options: doc.Options, Examples: found["EXAMPLES"]}
-	if err := yaml.Unmarshal([]byte(found["RETURN"]), &out.Return); err != nil {
+	if err := unmarshal11(found["RETURN"], &out.Return); err != nil {
 		return nil, fmt.Errorf("%s RETURN: %w", Path(name), err)
 	}
 	return out, nil
+}
+
+// yaml11Bool is what YAML 1.1, which Ansible reads docs with, takes for a
+// boolean where YAML 1.2 (yaml.v3) sees a string: a plain `off` in a list
+// of choices is false to ansible-doc.
+var yaml11Bool = regexp.MustCompile(`^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$`)
+
+// unmarshal11 decodes text as Ansible reads it: plain YAML 1.1 booleans
+// become booleans.
+func unmarshal11(text string, out any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &root); err != nil {
+		return err
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Style == 0 && n.Tag == "!!str" && yaml11Bool.MatchString(n.Value) {
+			v := strings.ToLower(n.Value)
+			n.Tag, n.Value = "!!bool", fmt.Sprint(v == "y" || v == "yes" || v == "on")
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+	return root.Decode(out)
 }
 
 // Mismatches lists every difference between the documented options and the
