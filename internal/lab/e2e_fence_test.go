@@ -149,7 +149,7 @@ func guestKeystone(ctx context.Context, l *lab.Lab, st *lab.State, n lab.Node, e
 }
 
 // Where the gfs2 role installs the fence agent and its credentials
-// (roles/gfs2, dlm.yml), entry "fence".
+// (roles/gfs2, fencing.yml), entry "fence".
 const (
 	fenceAgent      = "/usr/local/sbin/fence_nova"
 	fenceCloudsYAML = "/etc/cinder-multiattach/fence-clouds.yaml"
